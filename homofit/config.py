@@ -1,0 +1,274 @@
+"""The experiment spec: pydantic models and `load_config`, the only place YAML is read."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from homofit.errors import HomofitError
+
+
+class StrictModel(BaseModel):
+    """Every spec section rejects unknown keys, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(StrictModel):
+    format: Literal["auto", "conll", "jsonl", "json", "csv", "tsv"] = Field(
+        "auto", description="File format; 'auto' decides from the file extension."
+    )
+    train: Path | None = None
+    dev: Path | None = None
+    test: Path | None = None
+    columns: dict[str, int | str] = Field(
+        default_factory=dict, description="Which columns or fields hold what; each task names its own keys."
+    )
+    max_length: int = Field(128, ge=8, description="Longest input in subword tokens, special tokens included.")
+    stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows over a long input.")
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+
+
+class ModelConfig(StrictModel):
+    name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2"
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Overrides the backbone's dropout.")
+    freeze: Literal["none", "embeddings", "bottom", "all_but_head"] = "none"
+    freeze_layers: int = Field(0, ge=0, description="With freeze: bottom, how many layers (plus embeddings).")
+
+    @model_validator(mode="after")
+    def _freeze_layers_only_with_bottom(self) -> ModelConfig:
+        if self.freeze == "bottom" and self.freeze_layers == 0:
+            raise ValueError("freeze: bottom needs freeze_layers >= 1 (how many layers to freeze)")
+        if self.freeze != "bottom" and self.freeze_layers:
+            raise ValueError("freeze_layers is only read with freeze: bottom")
+        return self
+
+
+class OptimConfig(StrictModel):
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(5e-5, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD only.")
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_steps: int = Field(0, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Used when warmup_steps is 0.")
+
+
+class EarlyStoppingConfig(StrictModel):
+    metric: str | None = Field(None, description="A key of the eval report; default: the task's headline metric.")
+    mode: Literal["max", "min"] = "max"
+    patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
+
+
+class TrainConfig(StrictModel):
+    epochs: float = Field(3.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eval_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = "epoch"
+    log_every: int = Field(10, ge=1)
+    eval_before_training: bool = True
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    seed: int = 42
+
+
+class OutputConfig(StrictModel):
+    dir: Path = Path("runs")
+    name: str | None = Field(None, description="Prefix of the run folder's name; default: the task type.")
+    save_last: bool = True
+
+
+class _ExperimentBase(StrictModel):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+@functools.cache
+def experiment_config_type() -> type[_ExperimentBase]:
+    """The full spec model; `task` is a union over every registered task's config, keyed by `type`."""
+    from homofit.tasks import task_config_types
+
+    task_union = Annotated[Union[tuple(task_config_types())], Field(discriminator="type")]  # noqa: UP007
+    return create_model("ExperimentConfig", __base__=_ExperimentBase, task=(task_union, ...))
+
+
+ExperimentConfig = _ExperimentBase  # for annotations: the dynamic model subclasses it
+
+
+def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> Any:
+    """Read a YAML spec, apply dotted `key=value` overrides and validate the result.
+
+    Raises HomofitError with the dotted key, the file and line, and a fix for every problem.
+    """
+    lines: dict[tuple[str, ...], int] = {}
+    raw: dict[str, Any] = dict(base or {})
+    if path is not None:
+        raw, lines = _read_yaml_with_lines(path)
+    override_keys: dict[tuple[str, ...], str] = {}
+    for override in overrides:
+        keys, value = _parse_override(override)
+        _set_dotted(raw, keys, value, override)
+        override_keys[keys] = override
+    try:
+        return experiment_config_type().model_validate(raw)
+    except ValidationError as error:
+        raise HomofitError(_format_validation_error(error, path, lines, override_keys)) from None
+
+
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    """The resolved spec as plain YAML-able data (paths as strings)."""
+    return config.model_dump(mode="json")
+
+
+def dump_config(config: BaseModel) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    if not path.is_file():
+        raise HomofitError(f"{path}: spec file not found. Write one with `homofit init ner > {path.name}`.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise HomofitError(f"{where}: not valid YAML ({getattr(error, 'problem', error)}).") from None
+    if raw is None:
+        return {}, {}
+    if not isinstance(raw, dict):
+        raise HomofitError(f"{path}:1: the spec must be a mapping of sections (task, data, model, ...).")
+    lines: dict[tuple[str, ...], int] = {}
+    _collect_lines(node, (), lines)
+    return raw, lines
+
+
+def _collect_lines(node: yaml.Node, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, str(index))
+            lines[key] = item.start_mark.line + 1
+            _collect_lines(item, key, lines)
+
+
+def _parse_override(override: str) -> tuple[tuple[str, ...], Any]:
+    key, sep, value = override.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise HomofitError(f"override '{override}': write overrides as dotted.key=value, e.g. optim.lr=3e-5")
+    try:
+        parsed = yaml.safe_load(value) if value else None
+    except yaml.YAMLError:
+        parsed = value
+    return tuple(key.split(".")), parsed
+
+
+def _set_dotted(raw: dict[str, Any], keys: tuple[str, ...], value: Any, override: str) -> None:
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(keys[: depth + 1])
+            raise HomofitError(f"override '{override}': {dotted} is a value, not a section.")
+        node = child
+    node[keys[-1]] = value
+
+
+def _format_validation_error(
+    error: ValidationError,
+    path: Path | None,
+    lines: dict[tuple[str, ...], int],
+    override_keys: dict[tuple[str, ...], str],
+) -> str:
+    problems = []
+    for item in error.errors():
+        loc = _spec_location(item["loc"])
+        dotted = ".".join(loc) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key" + _did_you_mean(loc[-1], _known_keys(loc[:-1]))
+        elif item["type"] == "union_tag_invalid":
+            expected = item.get("ctx", {}).get("expected_tags", "")
+            tags = [tag.strip(" '") for tag in str(expected).split(",")]
+            given = str(item.get("ctx", {}).get("tag", ""))
+            loc = (*loc, "type")
+            dotted = ".".join(loc)
+            message = f"unknown task type '{given}'; choose one of {expected}" + _did_you_mean(given, tags)
+        elif item["type"] == "union_tag_not_found":
+            message = "missing 'type' (which task family: " + ", ".join(_task_names()) + ")"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{_where(loc, path, lines, override_keys)}{dotted}: {message}")
+    return "invalid spec:\n  " + "\n  ".join(problems)
+
+
+def _spec_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """Drop pydantic's union branch names (the task tag, 'literal[...]', 'int', ...) from an error location."""
+    cleaned: list[str] = []
+    for index, part in enumerate(loc):
+        if index == 1 and loc[0] == "task" and isinstance(part, str) and part in _task_names():
+            continue
+        if isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"}):
+            continue
+        cleaned.append(str(part))
+    return tuple(cleaned)
+
+
+def _where(
+    loc: tuple[str, ...], path: Path | None, lines: dict[tuple[str, ...], int], overrides: dict[tuple[str, ...], str]
+) -> str:
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in overrides:
+            return f"override '{overrides[loc[:depth]]}': "
+        if loc[:depth] in lines:
+            return f"{path}:{lines[loc[:depth]]}: "
+    return f"{path}: " if path else ""
+
+
+def _known_keys(parent: tuple[str, ...]) -> list[str]:
+    model: Any = experiment_config_type()
+    for part in parent:
+        if part == "task" and model is experiment_config_type():
+            return sorted({key for task_type in _task_config_types() for key in task_type.model_fields})
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; known keys: {', '.join(candidates)}" if candidates else ""
+
+
+def _task_config_types() -> list[type[BaseModel]]:
+    from homofit.tasks import task_config_types
+
+    return task_config_types()
+
+
+def _task_names() -> list[str]:
+    return [task_type.model_fields["type"].default for task_type in _task_config_types()]

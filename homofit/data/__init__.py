@@ -1,0 +1,1 @@
+"""Task-agnostic data helpers: readers, tag schemes, windows and label alignment."""

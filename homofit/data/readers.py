@@ -1,0 +1,78 @@
+"""Task-agnostic readers. Each reports a malformed record with its file and line number."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homofit.errors import HomofitError
+
+
+@dataclass
+class TokenRow:
+    """One sentence of a column file: the cells of each token and the line each token is on."""
+
+    cells: list[list[str]]
+    lines: list[int]
+
+
+def open_text(path: Path) -> Iterator[str]:
+    """Lines of a text file, gzip or plain, without their line ends."""
+    if not path.is_file():
+        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline=None) as handle:
+        for line in handle:
+            yield line.rstrip("\r\n")
+
+
+def read_conll_sentences(path: Path) -> list[TokenRow]:
+    """Sentences of a CoNLL column file: tab or space separated, blank lines between sentences,
+    `-DOCSTART-` lines skipped."""
+    sentences: list[TokenRow] = []
+    current = TokenRow([], [])
+    for line_number, line in enumerate(open_text(path), start=1):
+        if not line.strip():
+            if current.cells:
+                sentences.append(current)
+            current = TokenRow([], [])
+            continue
+        cells = line.split("\t") if "\t" in line else line.split()
+        cells = [cell.strip() for cell in cells]
+        if cells[0].startswith("-DOCSTART-"):
+            continue
+        current.cells.append(cells)
+        current.lines.append(line_number)
+    if current.cells:
+        sentences.append(current)
+    return sentences
+
+
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank line of a JSON Lines file."""
+    records = []
+    for line_number, line in enumerate(open_text(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise HomofitError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
+        if not isinstance(record, dict):
+            raise HomofitError(f"{path}:{line_number}: each line must be a JSON object.")
+        records.append((line_number, record))
+    return records
+
+
+def detect_format(path: Path, declared: str) -> str:
+    """The file's format: the declared one, or one read off the extension when 'auto'."""
+    if declared != "auto":
+        return declared
+    suffixes = [suffix for suffix in path.suffixes if suffix != ".gz"]
+    suffix = suffixes[-1].lower() if suffixes else ""
+    by_suffix = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".conll": "conll"}
+    return by_suffix.get(suffix, "conll" if suffix in {".txt", ".iob", ".bio", ".annotated", ""} else "unknown")

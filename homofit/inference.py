@@ -1,0 +1,78 @@
+"""`eval` and `predict`: everything they need comes from the checkpoint folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homofit.checkpoint import read_checkpoint_state
+from homofit.config import experiment_config_type
+from homofit.errors import HomofitError
+from homofit.tasks import Task, build_task
+from homofit.train import Split, predict_split, write_predictions
+
+
+@dataclass
+class LoadedCheckpoint:
+    config: Any
+    task: Task
+    model: Any
+    tokenizer: Any
+    runtime: Any
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.config.train.eval_batch_size or self.config.train.batch_size
+
+
+def load_checkpoint(path: Path) -> LoadedCheckpoint:
+    from homofit.model import load_tokenizer
+    from homofit.runtime import build_runtime
+
+    state = read_checkpoint_state(path)
+    config = experiment_config_type().model_validate(state.spec)
+    task = build_task(config.task, state.task_state)
+    runtime = build_runtime(config.train.device, config.train.precision)
+    model = task.build_model(str(path), config.model, from_checkpoint=True).to(runtime.device)
+    return LoadedCheckpoint(config, task, model, load_tokenizer(str(path)), runtime)
+
+
+def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path | None) -> tuple[str, dict[str, Any]]:
+    """Score a checkpoint on a split of its spec or on another file; returns (name, report)."""
+    loaded = load_checkpoint(checkpoint)
+    if data is None:
+        data = getattr(loaded.config.data, split)
+        if data is None:
+            raise HomofitError(f"--split {split}: the checkpoint's spec has no data.{split}; pass --data FILE.")
+        name = split
+    else:
+        name = data.name.split(".")[0]
+    examples = loaded.task.read(data, loaded.config.data)
+    if loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
+        examples = examples[: loaded.config.data.max_eval_samples]
+    features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
+    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split(name, data, examples, features),
+                                loaded.eval_batch_size, loaded.runtime)
+    report = loaded.task.score(examples, predictions)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / f"{name}.txt").write_text(loaded.task.format_report(report), encoding="utf-8")
+        write_predictions(out / f"{name}.predictions.jsonl", loaded.task, examples, predictions)
+    return name, report
+
+
+def predict(checkpoint: Path, source: str, out: Path | None) -> list[dict[str, Any]]:
+    """Predictions for raw text or a data file, as JSON records (also written to `out` as JSONL)."""
+    loaded = load_checkpoint(checkpoint)
+    examples = loaded.task.read_predict_input(source, loaded.config.data)
+    if not examples:
+        raise HomofitError(f"{source}: nothing to predict (no non-blank lines).")
+    features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
+    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split("predict", Path(source), examples, features),
+                                loaded.eval_batch_size, loaded.runtime)
+    if out is not None:
+        write_predictions(out, loaded.task, examples, predictions)
+    return loaded.task.prediction_records(examples, predictions)

@@ -1,0 +1,1 @@
+"""Scorers and report formatting, one module per kind of output."""

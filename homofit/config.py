@@ -29,10 +29,22 @@ class DataConfig(StrictModel):
     columns: dict[str, int | str] = Field(
         default_factory=dict, description="Which columns or fields hold what; each task names its own keys."
     )
+    header: bool | None = Field(
+        None, description="CSV/TSV: whether the first row names the columns; default: yes when data.columns names them."
+    )
     max_length: int = Field(128, ge=8, description="Longest input in subword tokens, special tokens included.")
     stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows over a long input.")
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
+
+
+class LoraConfig(StrictModel):
+    """Low-rank adapters (peft): only the adapters and the task head train; checkpoints hold merged weights."""
+
+    r: int = Field(8, ge=1, description="Rank of the adapters.")
+    alpha: float = Field(16.0, gt=0.0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's for the architecture.")
 
 
 class ModelConfig(StrictModel):
@@ -40,6 +52,9 @@ class ModelConfig(StrictModel):
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Overrides the backbone's dropout.")
     freeze: Literal["none", "embeddings", "bottom", "all_but_head"] = "none"
     freeze_layers: int = Field(0, ge=0, description="With freeze: bottom, how many layers (plus embeddings).")
+    gguf_file: str | None = Field(None, description="A GGUF file in name_or_path's folder to load (dequantized to "
+                                                    "float32); checkpoints are saved as safetensors.")
+    lora: LoraConfig | None = Field(None, description="Parameter-efficient fine-tuning with LoRA adapters.")
 
     @model_validator(mode="after")
     def _freeze_layers_only_with_bottom(self) -> ModelConfig:
@@ -148,6 +163,8 @@ def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[tuple[str, .
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
+        if mark is not None and mark.line >= len(text.splitlines()) and getattr(error, "context_mark", None):
+            mark = error.context_mark  # found at the end of the file: point at what was left open
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise HomofitError(f"{where}: not valid YAML ({getattr(error, 'problem', error)}).") from None
     if raw is None:
@@ -200,7 +217,7 @@ def _format_validation_error(
     lines: dict[tuple[str, ...], int],
     override_keys: dict[tuple[str, ...], str],
 ) -> str:
-    problems = []
+    problems: dict[str, str] = {}  # "where dotted" -> message; a union's branches share one line
     for item in error.errors():
         loc = _spec_location(item["loc"])
         dotted = ".".join(loc) or "(top level)"
@@ -218,8 +235,9 @@ def _format_validation_error(
             message = "missing 'type' (which task family: " + ", ".join(_task_names()) + ")"
         elif item["type"] == "missing":
             message = "required key is missing"
-        problems.append(f"{_where(loc, path, lines, override_keys)}{dotted}: {message}")
-    return "invalid spec:\n  " + "\n  ".join(problems)
+        key = f"{_where(loc, path, lines, override_keys)}{dotted}"
+        problems[key] = f"{problems[key]} or {message.removeprefix('Input should be ')}" if key in problems else message
+    return "invalid spec:\n  " + "\n  ".join(f"{key}: {message}" for key, message in problems.items())
 
 
 def _spec_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
@@ -228,7 +246,7 @@ def _spec_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
     for index, part in enumerate(loc):
         if index == 1 and loc[0] == "task" and isinstance(part, str) and part in _task_names():
             continue
-        if isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"}):
+        if isinstance(part, str) and ("[" in part or part.startswith("constrained-") or part in {"int", "str", "float", "bool"}):
             continue
         cleaned.append(str(part))
     return tuple(cleaned)
@@ -237,6 +255,9 @@ def _spec_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
 def _where(
     loc: tuple[str, ...], path: Path | None, lines: dict[tuple[str, ...], int], overrides: dict[tuple[str, ...], str]
 ) -> str:
+    for keys, override in overrides.items():
+        if len(keys) > len(loc) and keys[: len(loc)] == loc:
+            return f"override '{override}': "
     for depth in range(len(loc), 0, -1):
         if loc[:depth] in overrides:
             return f"override '{overrides[loc[:depth]]}': "

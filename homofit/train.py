@@ -76,7 +76,7 @@ def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev
 
 def setup(config: Any, run_dir: Path | None, overrides: list[str]) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory."""
-    from homofit.model import count_parameters, freeze_parameters, load_tokenizer
+    from homofit.model import apply_lora, count_parameters, freeze_parameters, load_tokenizer
     from homofit.runtime import build_runtime, seed_everything
 
     if config.data.train is None:
@@ -95,20 +95,24 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str]) -> Experiment
     new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
 
     runtime = build_runtime(config.train.device, config.train.precision)
+    seed_everything(config.train.seed)
+    tokenizer = load_tokenizer(config.model.name_or_path, config.model)
+    prepare_tokenizer(task, tokenizer)
+    model = task.build_model(config.model.name_or_path, config.model, from_checkpoint=start_from_checkpoint)
+    freeze_parameters(model, config.model.freeze, config.model.freeze_layers)
+    if config.model.lora is not None:
+        model = apply_lora(model, config.model.lora)
+    model.to(runtime.device)
+    splits = {name: Split(name, path, examples, task.encode(examples, tokenizer, config.data))
+              for name, (path, examples) in raw_splits.items()}
+    # The run directory comes after everything a user can get wrong, so a failed start leaves none behind.
     run = create_run_dir(run_dir, config.output.dir, config.output.name or config.task.type) if runtime.is_main else None
     _attach_log_file(run)
     if new_labels and previous_labels:
         log.warning("labels new to the checkpoint extend its head: %s", ", ".join(new_labels))
-    seed_everything(config.train.seed)
-    tokenizer = load_tokenizer(config.model.name_or_path)
-    model = task.build_model(config.model.name_or_path, config.model, from_checkpoint=start_from_checkpoint)
-    freeze_parameters(model, config.model.freeze, config.model.freeze_layers)
-    model.to(runtime.device)
     trainable, total = count_parameters(model)
     log.info("%s: %s parameters, %s trainable; %d labels; %s", config.model.name_or_path, f"{total:,}",
              f"{trainable:,}", len(task.labels), runtime.describe())
-    splits = {name: Split(name, path, examples, task.encode(examples, tokenizer, config.data))
-              for name, (path, examples) in raw_splits.items()}
     if run is not None:
         run.config.write_text(dump_config(config), encoding="utf-8")
         meta = run_metadata(overrides, {name: split.path for name, split in splits.items()},
@@ -117,9 +121,18 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str]) -> Experiment
     return Experiment(config, task, tokenizer, model, runtime, run, splits)
 
 
+def prepare_tokenizer(task: Task, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Let a task add what it needs to the tokenizer (e.g. marker tokens) before its model is built;
+    the tokenizer is saved with every checkpoint, so `eval` and `predict` get the same one."""
+    prepare = getattr(task, "prepare_tokenizer", None)
+    if prepare is not None:
+        prepare(tokenizer)
+
+
 def _attach_log_file(run: RunDir | None) -> None:
     if run is None:
         return
+    log.setLevel(logging.DEBUG)  # train.log keeps every step, whoever set up the console (CLI, tests, a notebook)
     handler = logging.FileHandler(run.log, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -160,6 +173,14 @@ def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None
 def write_report(run: RunDir, name: str, task: Task, report: dict[str, Any]) -> None:
     run.report(name, "json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     run.report(name, "txt").write_text(task.format_report(report), encoding="utf-8")
+    write_report_figures(task, report, run.reports, name)
+
+
+def write_report_figures(task: Task, report: dict[str, Any], folder: Path, name: str) -> None:
+    """Figures a task draws from its report (e.g. a confusion matrix PNG), when it draws any."""
+    write_figures = getattr(task, "write_report_figures", None)
+    if write_figures is not None:
+        write_figures(report, folder, name)
 
 
 def write_predictions(path: Path, task: Task, examples: list, predictions: list) -> None:
@@ -309,11 +330,14 @@ def _evaluate_and_keep(experiment: Experiment, tracker: BestTracker, step: int, 
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
         headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
         _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline})
-        if tracker.update(report, step):
-            save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer,
-                            experiment.task, config_to_dict(experiment.config))
-        log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
-                 tracker.best, tracker.best_step)
+        if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
+            log.info("before fine-tuning: dev %s %.4f", tracker.metric, report[tracker.metric])
+        else:
+            if tracker.update(report, step):
+                save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer,
+                                experiment.task, config_to_dict(experiment.config))
+            log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
+                     tracker.best, tracker.best_step)
     if runtime.world_size > 1:
         import torch
 

@@ -1,0 +1,92 @@
+"""Freezing, LoRA adapters and head growth on a tiny BERT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForTokenClassification
+
+from homofit.config import LoraConfig, ModelConfig
+from homofit.errors import HomofitError
+from homofit.model import apply_lora, freeze_parameters, grow_classifier, resolve_model_path, unwrap_adapters
+
+
+def _model(tiny_bert: Path) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3)
+
+
+def _trainable(model: torch.nn.Module) -> set[str]:
+    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+
+
+def test_freeze_none_trains_everything(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    freeze_parameters(model, "none", 0)
+    assert _trainable(model) == {name for name, _ in model.named_parameters()}
+
+
+def test_freeze_embeddings(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    freeze_parameters(model, "embeddings", 0)
+    frozen = {name for name, _ in model.named_parameters()} - _trainable(model)
+    assert frozen and all(name.startswith("bert.embeddings.") for name in frozen)
+
+
+def test_freeze_bottom_layers(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    freeze_parameters(model, "bottom", 1)
+    trainable = _trainable(model)
+    assert not any(name.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for name in trainable)
+    assert any(name.startswith("bert.encoder.layer.1.") for name in trainable)
+    assert {"classifier.weight", "classifier.bias"} <= trainable
+
+
+def test_freeze_bottom_more_layers_than_model_has(tiny_bert: Path) -> None:
+    with pytest.raises(HomofitError, match="model.freeze_layers: 5 is more than the model's 2 layers"):
+        freeze_parameters(_model(tiny_bert), "bottom", 5)
+
+
+def test_freeze_all_but_head(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    freeze_parameters(model, "all_but_head", 0)
+    assert _trainable(model) == {"classifier.weight", "classifier.bias"}
+
+
+def test_model_config_rejects_freeze_layers_without_bottom() -> None:
+    with pytest.raises(ValueError, match="freeze_layers is only read with freeze: bottom"):
+        ModelConfig(freeze="embeddings", freeze_layers=2)
+
+
+def test_grow_classifier_keeps_trained_rows(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    old_weight = model.classifier.weight.detach().clone()
+    grow_classifier(model, ["O", "B-a", "I-a", "B-new", "I-new"])
+    assert model.classifier.out_features == 5
+    torch.testing.assert_close(model.classifier.weight[:3], old_weight)
+    assert model.config.id2label[3] == "B-new" and model.config.num_labels == 5
+
+
+def test_lora_trains_adapters_and_head_and_merges_to_plain_model(tiny_bert: Path) -> None:
+    model = apply_lora(_model(tiny_bert), LoraConfig(r=2, target_modules=["query", "value"]))
+    trainable = _trainable(model)
+    assert trainable and all("lora_" in name or "classifier" in name for name in trainable)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.fill_(0.01)  # a non-zero update, so merging changes the weights
+    inputs = {"input_ids": torch.tensor([[2, 10, 11, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    model.eval()
+    expected = model(**inputs).logits
+    merged = unwrap_adapters(model)
+    assert not any("lora_" in name for name, _ in merged.named_parameters())
+    torch.testing.assert_close(merged(**inputs).logits, expected, rtol=1e-4, atol=1e-5)
+    assert hasattr(model, "merge_and_unload"), "unwrapping works on a copy and leaves the trained model wrapped"
+
+
+def test_packaged_model_resolves_to_a_folder_when_installed() -> None:
+    folder = Path(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert resolve_model_path("minilm") == str(folder)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from homofit.errors import HomofitError
 
@@ -29,7 +30,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except HomofitError as error:
-            error_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: a path or tag in the message may hold [brackets] that rich would read as markup
+            message = escape(str(error))
+            error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

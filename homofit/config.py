@@ -246,7 +246,9 @@ def _spec_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
     for index, part in enumerate(loc):
         if index == 1 and loc[0] == "task" and isinstance(part, str) and part in _task_names():
             continue
-        if isinstance(part, str) and ("[" in part or part.startswith("constrained-") or part in {"int", "str", "float", "bool"}):
+        if isinstance(part, str) and (
+            "[" in part or part.startswith("constrained-") or part in {"int", "str", "float", "bool"}
+        ):
             continue
         cleaned.append(str(part))
     return tuple(cleaned)

@@ -11,7 +11,7 @@ from homofit.checkpoint import read_checkpoint_state
 from homofit.config import experiment_config_type
 from homofit.errors import HomofitError
 from homofit.tasks import Task, build_task
-from homofit.train import Split, predict_split, write_predictions
+from homofit.train import Split, predict_split, prepare_tokenizer, write_predictions, write_report_figures
 
 
 @dataclass
@@ -35,8 +35,10 @@ def load_checkpoint(path: Path) -> LoadedCheckpoint:
     config = experiment_config_type().model_validate(state.spec)
     task = build_task(config.task, state.task_state)
     runtime = build_runtime(config.train.device, config.train.precision)
+    tokenizer = load_tokenizer(str(path))
+    prepare_tokenizer(task, tokenizer)
     model = task.build_model(str(path), config.model, from_checkpoint=True).to(runtime.device)
-    return LoadedCheckpoint(config, task, model, load_tokenizer(str(path)), runtime)
+    return LoadedCheckpoint(config, task, model, tokenizer, runtime)
 
 
 def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path | None) -> tuple[str, dict[str, Any]]:
@@ -60,6 +62,7 @@ def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path |
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         (out / f"{name}.txt").write_text(loaded.task.format_report(report), encoding="utf-8")
+        write_report_figures(loaded.task, report, out, name)
         write_predictions(out / f"{name}.predictions.jsonl", loaded.task, examples, predictions)
     return name, report
 

@@ -77,10 +77,12 @@ def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrid
 def load_pretrained(auto_class: Any, name_or_path: str, config: PretrainedConfig,
                     model_config: ModelConfig | None = None) -> PreTrainedModel:
     path = resolve_model_path(name_or_path)
+    gguf = gguf_arguments(name_or_path, model_config)
     try:
-        return auto_class.from_pretrained(path, config=config, **gguf_arguments(name_or_path, model_config))
+        model = auto_class.from_pretrained(path, config=config, **gguf)
     except OSError as error:
         raise _not_reachable(name_or_path, error) from None
+    return _as_plain_model(model, gguf["gguf_file"]) if gguf else model
 
 
 def gguf_arguments(name_or_path: str, model_config: ModelConfig | None) -> dict[str, str]:
@@ -93,6 +95,19 @@ def gguf_arguments(name_or_path: str, model_config: ModelConfig | None) -> dict[
     if importlib.util.find_spec("gguf") is None:
         raise HomofitError(f"model.gguf_file: reading '{gguf_file}' needs the gguf package: pip install gguf")
     return {"gguf_file": gguf_file}
+
+
+def _as_plain_model(model: PreTrainedModel, gguf_file: str) -> PreTrainedModel:
+    """A GGUF model whose weights arrived dequantized, without the loader's quantizer mark, so it trains and
+    saves as plain safetensors (transformers 5 keeps the mark; 4.x never set it)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return model
+    if not all(parameter.dtype.is_floating_point for parameter in model.parameters()):
+        raise HomofitError(f"model.gguf_file: '{gguf_file}' was loaded with its weights still quantized, which cannot "
+                           "be fine-tuned; uninstall the `kernels` package so transformers dequantizes it.")
+    quantizer.remove_quantization_config(model)
+    return model
 
 
 def load_tokenizer(name_or_path: str, model_config: ModelConfig | None = None) -> PreTrainedTokenizerBase:

@@ -82,10 +82,16 @@ def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunD
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file; of a folder (a data split kept as several files), that of its files' names and
+    contents in sorted order."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(file for file in path.rglob("*") if file.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

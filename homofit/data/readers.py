@@ -41,6 +41,7 @@ def read_conll_sentences(path: Path) -> list[TokenRow]:
                 sentences.append(current)
             current = TokenRow([], [])
             continue
+        line = line.rstrip()  # a trailing tab or space is not an empty last column
         cells = line.split("\t") if "\t" in line else line.split()
         cells = [cell.strip() for cell in cells]
         if cells[0].startswith("-DOCSTART-"):

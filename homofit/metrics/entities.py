@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -14,7 +16,10 @@ def entity_report(gold: list[list[str]], predicted: list[list[str]], unscored_wo
     from seqeval.metrics import classification_report
     from seqeval.scheme import IOB2
 
-    entity_scores = classification_report(gold, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    with warnings.catch_warnings():  # no entity anywhere: seqeval's macro average is a mean of nothing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        entity_scores = classification_report(gold, predicted, mode="strict", scheme=IOB2, output_dict=True,
+                                              zero_division=0)
     averages = {name: entity_scores.pop(f"{name} avg") for name in ("micro", "macro", "weighted")}
     micro = averages["micro"]
     return {
@@ -82,4 +87,6 @@ def _row(name: str, scores: dict[str, float], width: int) -> str:
 
 
 def _plain(scores: dict[str, Any]) -> dict[str, float]:
-    return {key: (int(value) if key == "support" else float(value)) for key, value in scores.items()}
+    """Python numbers; NaN (an average over no entity type) becomes 0.0 as zero_division=0 reads it: JSON has no NaN."""
+    return {key: (int(value) if key == "support" else 0.0 if math.isnan(value) else float(value))
+            for key, value in scores.items()}

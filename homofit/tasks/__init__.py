@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 
 class Task(Protocol):
-    """What the loop, `eval` and `predict` need from a task family."""
+    """What the loop, `eval` and `predict` need from a task family.
+
+    Two methods are optional, called only when a task has them: `prepare_tokenizer(tokenizer)`, before
+    `build_model`, to add tokens the task needs; `write_report_figures(report, folder, name)`, after
+    each report is written, to draw figures beside it.
+    """
 
     name: ClassVar[str]
     config_type: ClassVar[type[BaseModel]]

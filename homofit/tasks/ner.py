@@ -74,14 +74,14 @@ class NerTask:
         for sentence in read_conll_sentences(path):
             tokens, tags = [], []
             for cells, line in zip(sentence.cells, sentence.lines):
-                try:
-                    tokens.append(cells[token_column])
-                    tags.append(cells[tag_column])
-                except IndexError:
+                token_at, tag_at = _cell_index(token_column, cells), _cell_index(tag_column, cells)
+                if token_at is None or tag_at is None or token_at == tag_at:  # e.g. a lone token: 0 and -1 meet
                     raise HomofitError(
                         f"{path}:{line}: expected a token in column {token_column} and a tag in column "
                         f"{tag_column}, found {len(cells)} column(s): {cells!r}. Set data.columns.token/tag."
-                    ) from None
+                    )
+                tokens.append(cells[token_at])
+                tags.append(cells[tag_at])
             examples.append(NerExample(tokens, self._to_iob2(tags, path, sentence.lines), f"{path}:{sentence.lines[0]}"))
         return examples
 
@@ -109,9 +109,12 @@ class NerTask:
         if names is None:
             raise HomofitError(f"{path}:{line}: tags are integers; list their names in task.label_names.")
         try:
-            return [names[int(tag)] for tag in tags]
-        except (IndexError, ValueError):
-            raise HomofitError(f"{path}:{line}: tag ids {tags} do not fit task.label_names ({len(names)} names).") from None
+            ids = [int(tag) for tag in tags]
+        except (TypeError, ValueError):
+            ids = [-1]
+        if any(not 0 <= index < len(names) for index in ids):  # -1 would quietly pick the last name
+            raise HomofitError(f"{path}:{line}: tag ids {tags} do not fit task.label_names ({len(names)} names).")
+        return [names[index] for index in ids]
 
     def _to_iob2(self, tags: list[str], path: Path, lines: list[int]) -> list[str]:
         for tag, line in zip(tags, lines):
@@ -119,14 +122,16 @@ class NerTask:
                 to_iob2([tag], "BIOES")
             except ValueError as error:
                 raise HomofitError(f"{path}:{line}: {error}.") from None
-        try:
-            return to_iob2(tags, self.config.scheme)
-        except ValueError as error:
-            raise HomofitError(f"{path}:{lines[0]}: {error}; set task.scheme to one of {', '.join(SCHEMES)}.") from None
+            try:
+                to_iob2([tag], self.config.scheme)
+            except ValueError as error:
+                schemes = ", ".join(SCHEMES)
+                raise HomofitError(f"{path}:{line}: {error}; set task.scheme to one of {schemes}.") from None
+        return to_iob2(tags, self.config.scheme)
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[NerExample]:
         path = Path(path_or_text)
-        if path.is_file():
+        if _is_file(path):
             file_format = detect_format(path, data.format)
             if file_format in {"conll", "jsonl"} and path.suffix != ".txt":
                 return self.read(path, data.model_copy(update={"format": file_format}))
@@ -295,6 +300,20 @@ def _column_index(columns: dict[str, int | str], key: str, default: int) -> int:
     if not isinstance(value, int):
         raise HomofitError(f"data.columns.{key}: CoNLL columns are chosen by index (0 = first, -1 = last), got '{value}'.")
     return value
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` names a file; raw text may be too long, or too odd, to be a file name at all."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _cell_index(column: int, cells: list[str]) -> int | None:
+    """The non-negative index that `column` (which may count from the end) picks in `cells`, if any."""
+    index = column + len(cells) if column < 0 else column
+    return index if 0 <= index < len(cells) else None
 
 
 def _example_from_text(text: str, source: str) -> NerExample:

@@ -1,0 +1,193 @@
+"""Dialogue response generation: the last turns of a conversation -> the next response.
+
+Scored by the perplexity of the reference responses, BLEU and ROUGE-L against them, and distinct-1/2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from homofit.data.dialogue import Turn, read_sgd, response_examples, turns_from_json
+from homofit.data.readers import detect_format, open_text, read_jsonl
+from homofit.errors import HomofitError
+from homofit.generation import (
+    GeneratedText,
+    GenerationTaskConfig,
+    PromptSource,
+    SourceTurn,
+    TextGenerator,
+    existing_path,
+)
+from homofit.tasks import register
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from homofit.config import DataConfig, ModelConfig
+
+
+class DialogueConfig(GenerationTaskConfig):
+    type: Literal["dialogue"] = "dialogue"
+    context_turns: int = Field(4, ge=1, description="How many of the latest turns the model reads.")
+    respond_as: str = Field("SYSTEM", description="The speaker whose turns are the responses (the chat 'assistant').")
+    speakers: dict[str, str] = Field(
+        default_factory=lambda: {"USER": "User", "SYSTEM": "System"},
+        description="Speaker -> the tag written before each turn in plain prompts ('User: ...').")
+    prefix: str = Field("", description="Text put before the context, e.g. an instruction.")
+
+
+@dataclass
+class DialogueExample:
+    turns: list[Turn]  # the whole context, oldest first; the model reads the last context_turns
+    references: list[str]  # the response(s); empty when unknown
+    origin: str
+
+
+@register
+class DialogueTask:
+    name: ClassVar[str] = "dialogue"
+    config_type: ClassVar[type] = DialogueConfig
+    headline_metric: ClassVar[str] = "bleu"  # for early stopping on perplexity set metric: perplexity, mode: min
+
+    def __init__(self, config: DialogueConfig, state: dict[str, Any]) -> None:
+        self.config = config
+        self.labels: list[str] = []
+        self.generator = TextGenerator(config, layout=state.get("layout"))
+
+    # -- data -------------------------------------------------------------------------------------------
+
+    def read(self, path: Path, data: DataConfig, need_response: bool = True) -> list[DialogueExample]:
+        """JSONL of {turns, response}, or Schema-Guided Dialogue files (a split folder or a dialogues_*.json):
+        every turn by task.respond_as becomes one example, with all earlier turns as its context."""
+        file_format = detect_format(path, data.format) if path.is_file() else "sgd"
+        if file_format == "jsonl":
+            return self._read_jsonl(path, data.columns, need_response)
+        if file_format not in {"json", "sgd"}:
+            raise HomofitError(f"{path}: dialogue reads JSONL or SGD dialogues (.json files or a split folder), "
+                               f"not '{file_format}'.")
+        examples = response_examples(read_sgd(path), self.config.respond_as)
+        if not examples:
+            raise HomofitError(f"{path}: no turn by speaker '{self.config.respond_as}' follows another turn; "
+                               "set task.respond_as to the speaker who answers.")
+        return [DialogueExample(context, [response.text], origin) for context, response, origin in examples]
+
+    def _read_jsonl(self, path: Path, columns: dict[str, int | str], need_response: bool) -> list[DialogueExample]:
+        unknown = set(columns) - {"turns", "response"}
+        if unknown:
+            raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for dialogue; use turns and response.")
+        turns_key, response_key = str(columns.get("turns", "turns")), str(columns.get("response", "response"))
+        examples = []
+        for line, record in read_jsonl(path):
+            where = f"{path}:{line}"
+            if turns_key not in record:
+                raise HomofitError(f"{where}: no '{turns_key}' field; set data.columns.turns.")
+            turns = turns_from_json(record[turns_key], self._string_speakers(where), where)
+            response = record.get(response_key)
+            if response is None and not need_response:
+                references = []
+            elif isinstance(response, str):
+                references = [response]
+            elif isinstance(response, list) and response and all(isinstance(item, str) for item in response):
+                references = response
+            else:
+                raise HomofitError(f"{where}: '{response_key}' must be the response text (or a list of them); "
+                                   "set data.columns.response.")
+            examples.append(DialogueExample(turns, references, where))
+        return examples
+
+    def _string_speakers(self, where: str) -> tuple[str, str]:
+        """(other speaker, responder): who says the turns given as plain strings, alternating."""
+        others = [speaker for speaker in self.config.speakers if speaker != self.config.respond_as]
+        if not others:
+            raise HomofitError(f"{where}: turns given as strings need a second speaker in task.speakers besides "
+                               f"'{self.config.respond_as}'.")
+        return others[0], self.config.respond_as
+
+    def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[DialogueExample]:
+        """JSONL or SGD files (responses optional), or raw text: each line one turn by the other speaker."""
+        path = existing_path(path_or_text)
+        if path is not None and (path.is_dir() or detect_format(path, data.format) in {"jsonl", "json"}):
+            return self.read(path, data, need_response=False)
+        speaker = self._string_speakers("predict input")[0]
+        lines = open_text(path) if path is not None else path_or_text.splitlines()
+        return [DialogueExample([Turn(speaker, line.strip())], [], f"line {number}")
+                for number, line in enumerate(lines, 1) if line.strip()]
+
+    def set_labels(self, train_examples: list[DialogueExample], previous: list[str] | None) -> list[str]:
+        return []
+
+    # -- model ------------------------------------------------------------------------------------------
+
+    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
+        return self.generator.build_model(model_path, model_config, from_checkpoint)
+
+    def prompt_source(self, example: DialogueExample) -> PromptSource:
+        """The last context_turns turns; over max_length, the oldest turns (then tokens) are dropped first."""
+        turns = [SourceTurn(turn.text, self.config.speakers.get(turn.speaker, turn.speaker),
+                            "assistant" if turn.speaker == self.config.respond_as else "user")
+                 for turn in example.turns[-self.config.context_turns :]]
+        respond_tag = self.config.speakers.get(self.config.respond_as, self.config.respond_as)
+        return PromptSource(self.config.prefix, turns, cut="start", respond_tag=respond_tag)
+
+    def encode(self, examples: list[DialogueExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
+        targets = [example.references[0] if example.references else None for example in examples]
+        return self.generator.encode([self.prompt_source(example) for example in examples], targets, tokenizer, data)
+
+    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
+        return self.generator.collate(features, tokenizer)
+
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.generator.loss(model, batch)
+
+    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
+        return self.generator.predict_batch(model, batch)
+
+    def decode(self, examples: list[DialogueExample], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
+        return self.generator.decode(features, outputs)
+
+    # -- scores and reports -----------------------------------------------------------------------------
+
+    def score(self, examples: list[DialogueExample], predictions: list[GeneratedText]) -> dict[str, Any]:
+        from homofit.metrics.generation import corpus_bleu, distinct_n, rouge
+
+        responses = [prediction.text for prediction in predictions]
+        references = [example.references for example in examples]
+        likelihood = self.generator.likelihood_report(predictions)
+        bleu = corpus_bleu(responses, references)
+        return {
+            "perplexity": likelihood["perplexity"],
+            "bleu": bleu["score"],
+            "rougeL": rouge(responses, references)["rougeL"],
+            "distinct_1": distinct_n(responses, 1),
+            "distinct_2": distinct_n(responses, 2),
+            "bleu_signature": bleu["signature"],
+            "reference_tokens": likelihood["tokens"],
+            "outputs": self.generator.output_report(predictions),
+            "generation": self.generator.settings_report() | {
+                "context_turns": self.config.context_turns, "respond_as": self.config.respond_as,
+                "speakers": self.config.speakers, "prefix": self.config.prefix},
+        }
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        from homofit.generation import format_generation_report
+
+        notes = [f"perplexity of the reference responses over {report['reference_tokens']} tokens (lower is better)",
+                 f"BLEU signature  {report['bleu_signature']}"]
+        return format_generation_report(report, ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"), notes)
+
+    def prediction_records(self, examples: list[DialogueExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
+        from homofit.generation import generation_record
+
+        return [generation_record(example.origin,
+                                  [{"speaker": turn.speaker, "text": turn.text}
+                                   for turn in example.turns[-self.config.context_turns :]],
+                                  prediction, example.references)
+                for example, prediction in zip(examples, predictions)]
+
+    def state(self) -> dict[str, Any]:
+        return self.generator.state()

@@ -1,0 +1,62 @@
+"""Every YAML spec homofit ships is valid: the example configs (with their data, where present) and the
+starter templates that `homofit init` prints."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from homofit.cli import app
+from homofit.config import load_config
+from homofit.tasks import task_names
+
+REPO = Path(__file__).parent.parent
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+TEMPLATES = sorted(entry.name for entry in (resources.files("homofit") / "templates").iterdir()
+                   if entry.name.endswith(".yaml"))
+
+
+def test_there_are_specs_to_check() -> None:
+    assert "quickstart.yaml" in [path.name for path in CONFIGS]
+    assert "ner.yaml" in TEMPLATES
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
+def test_config_loads(config: Path) -> None:
+    spec = load_config(config)
+    assert spec.data.train is not None
+    assert spec.task.type in task_names()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
+def test_config_validates_with_its_data(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # data paths in configs/ are relative to the repository root
+    spec = load_config(config)
+    missing = [str(path) for path in (spec.data.train, spec.data.dev, spec.data.test) if path and not path.is_file()]
+    if missing:
+        pytest.skip(f"data not present here: {', '.join(missing)}")
+    result = CliRunner().invoke(app, ["validate", str(config.relative_to(REPO))])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"ok: configs/{config.name} is valid")
+    assert f"train: {spec.data.train} (" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_template_loads(template: str) -> None:
+    with resources.as_file(resources.files("homofit") / "templates" / template) as path:
+        spec = load_config(path)
+    assert spec.task.type == template.removesuffix(".yaml")
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_init_prints_a_valid_spec(template: str, tmp_path: Path) -> None:
+    task = template.removesuffix(".yaml")
+    result = CliRunner().invoke(app, ["init", task])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (resources.files("homofit") / "templates" / template).read_text(encoding="utf-8")
+    written = tmp_path / "my.yaml"
+    written.write_text(result.stdout, encoding="utf-8")
+    assert load_config(written).task.type == task

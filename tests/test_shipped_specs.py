@@ -16,6 +16,7 @@ from homofit.config import load_config
 from homofit.tasks import task_names
 
 REPO = Path(__file__).parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
 # Configs whose splits a script in scripts/ cuts from ../shared/data (written under runs/, outside git).
 PREPARED_BY = {"semeval2010_task8.yaml": "scripts/split_semeval2010_task8.py", "squad_v1.1.yaml": "scripts/split_squad.py"}
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -40,6 +41,8 @@ def test_config_validates_with_its_data(config: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(REPO)  # data paths in configs/ are relative to the repository root
     spec = load_config(config)
     splits = [path for path in (spec.data.train, spec.data.dev, spec.data.test) if path]
+    if not SHARED_DATA.is_dir() and any("shared" in path.parts for path in splits):
+        pytest.skip("../shared/data is not beside this checkout")
     if config.name in PREPARED_BY and not all(path.exists() for path in splits):
         subprocess.run([sys.executable, PREPARED_BY[config.name]], cwd=REPO, check=True, capture_output=True)
     missing = [str(path) for path in splits if not path.exists()]

@@ -32,8 +32,13 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except HomofitError as error:
             # escaped: a path or tag in the message may hold [brackets] that rich would read as markup
             message = escape(str(error))
-            error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            color = "yellow" if error.exit_code == 3 else "red"
+            error_console.print(f"[bold {color}]{error.label}:[/] {message}", highlight=False, markup=True,
+                                soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            error_console.print("[bold yellow]interrupted[/] (checkpoints already written are complete)")
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -41,21 +46,56 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @app.command()
 @user_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    config: Annotated[Optional[Path], typer.Argument(help="The YAML spec (with --resume RUN_DIR: the run's own).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. optim.lr=3e-5.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Put the run exactly here (must not exist).")] = None,
+    resume: Annotated[Optional[str], typer.Option(
+        "--resume", help="Continue a run from its checkpoints/last: a run directory, or 'auto' for the newest "
+                         "unfinished run of this spec under output.dir (a new run when there is none).")] = None,
 ) -> None:
     """Fine-tune a model as the spec says and write a run directory."""
-    from homofit.config import load_config
     from homofit.reporting import print_train_summary, train_progress
     from homofit.train import train as run_training
 
-    spec = load_config(config, overrides or [])
+    spec, resume_run = _train_spec(config, overrides or [], run_dir, resume)
     quiet_transformers()
     with train_progress(console) as progress:
-        summary = run_training(spec, run_dir, overrides or [], progress)
+        summary = run_training(spec, run_dir, overrides or [], progress, resume_run)
     if summary is not None:
         print_train_summary(console, summary)
+
+
+def _train_spec(config: Path | None, overrides: list[str], run_dir: Path | None,
+                resume: str | None) -> tuple[Any, Path | None]:
+    """The validated spec, and the run to continue when --resume names one."""
+    import logging
+
+    from homofit.config import load_config
+    from homofit.train import find_resumable_run
+
+    if config is not None and config.is_dir() and resume is None:
+        raise HomofitError(f"{config}: a folder, not a spec; to continue that run use --resume {config}.")
+    if resume is None:
+        if config is None:
+            raise HomofitError("train: give the spec, e.g. homofit train configs/quickstart.yaml")
+        return load_config(config, overrides), None
+    if run_dir is not None:
+        raise HomofitError("--run-dir and --resume: a resumed run stays in its own folder; give only one of them.")
+    if resume == "auto":
+        if config is None:
+            raise HomofitError("--resume auto: give the spec too, e.g. homofit train my.yaml --resume auto")
+        spec = load_config(config, overrides)
+        found = find_resumable_run(spec)
+        if found is None:
+            logging.getLogger("homofit").info("--resume auto: no unfinished run of this spec under %s; starting a "
+                                              "new one", spec.output.dir)
+        return spec, found
+    run = Path(resume)
+    if not (run / "checkpoints" / "last").is_dir() and not (run / "checkpoints" / ".last.old").is_dir():
+        hint = " (give the run directory, not its checkpoint)" if run.name in {"last", "best"} else ""
+        raise HomofitError(f"--resume {run}: no checkpoints/last there to continue from{hint}; runs save it with "
+                           "train.save_every, at the end, and on SIGTERM or Ctrl-C.")
+    return load_config(config or run / "config.yaml", overrides), run
 
 
 @app.command("eval")

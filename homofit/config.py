@@ -95,6 +95,10 @@ class TrainConfig(StrictModel):
     eval_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = "epoch"
     log_every: int = Field(10, ge=1)
     eval_before_training: bool = True
+    save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
+    nan_policy: Literal["stop", "skip"] = Field(
+        "stop", description="On a non-finite loss: stop the run (exit code 4), or skip that step's update "
+                            "(checks every step, which costs a host sync each).")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     seed: int = 42
 

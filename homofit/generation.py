@@ -246,8 +246,12 @@ class TextGenerator:
             batch["prompt_input_ids"], batch["prompt_attention_mask"] = _pad(prompts, pad, "left")
         return {key: value.to(torch.long) for key, value in batch.items()}
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Negative log-likelihood summed over the target tokens: the unit is a target token."""
+        from homofit.losses import summed_cross_entropy
+
+        logits, labels = _target_logits(model, batch, self.layout)
+        return summed_cross_entropy(logits, labels)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         """Generated token ids per row and, when the batch has labels, each reference's summed NLL."""
@@ -494,16 +498,23 @@ def _pad(rows: list[list[int]], value: int, side: str, width: int | None = None)
     return padded, mask
 
 
+def _target_logits(model: PreTrainedModel, batch: dict[str, torch.Tensor],
+                   layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits that predict each label token, and those labels: a decoder-only model's are shifted by one
+    (position t predicts token t + 1); an encoder-decoder builds its decoder inputs from the labels."""
+    labels = batch["labels"]
+    if layout == "seq2seq":
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).logits
+        return logits, labels
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return logits[:, :-1], labels[:, 1:]
+
+
 def _reference_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], layout: str) -> tuple[list[float], list[int]]:
     """Summed negative log-likelihood of each row's label tokens, and how many there are."""
     import torch
 
-    labels = batch["labels"]
-    if layout == "seq2seq":
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).logits
-    else:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-        labels = labels[:, 1:]
+    logits, labels = _target_logits(model, batch, layout)
     losses = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX,
                                                reduction="none")
     return losses.sum(dim=1).cpu().tolist(), (labels != IGNORE_INDEX).sum(dim=1).cpu().tolist()

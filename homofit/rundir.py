@@ -104,7 +104,15 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def run_metadata(overrides: list[str], data_files: dict[str, Path], device: str, seed: int) -> dict[str, Any]:
+def run_candidates(output_dir: Path) -> list[Path]:
+    """The folders under output_dir that may be runs (each has checkpoints/)."""
+    if not output_dir.is_dir():
+        return []
+    return sorted(path for path in output_dir.iterdir() if (path / "checkpoints").is_dir())
+
+
+def run_metadata(overrides: list[str], data_files: dict[str, Path], device: str, seed: int,
+                 data_hashes: dict[str, str]) -> dict[str, Any]:
     import torch
     import transformers
 
@@ -117,7 +125,7 @@ def run_metadata(overrides: list[str], data_files: dict[str, Path], device: str,
                      "python": sys.version.split()[0]},
         "git_commit": git_commit(),
         "device": device,
-        "data": {split: {"path": str(path), "sha256": file_sha256(path)} for split, path in data_files.items()},
+        "data": {split: {"path": str(path), "sha256": data_hashes[split]} for split, path in data_files.items()},
         "seed": seed,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
 from homofit.config import config_to_dict, dump_config
-from homofit.errors import HomofitError
-from homofit.rundir import RunDir, create_run_dir, run_metadata
+from homofit.errors import HomofitError, NonFiniteLoss, TrainingInterrupted
+from homofit.rundir import RunDir, create_run_dir, file_sha256, run_metadata
+from homofit.state import (
+    BestTracker,
+    LogWindow,
+    TrainState,
+    fingerprint,
+    fingerprint_changes,
+    read_trainer_state,
+    restore_trainer_state,
+    write_trainer_state,
+)
 from homofit.tasks import Task, build_task
 
 if TYPE_CHECKING:
@@ -35,6 +49,17 @@ class Split:
     features: list[dict]
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How many batches, steps and evaluations a run has, worked out once from the spec and the data."""
+
+    batches_per_epoch: int  # micro-batches of this process
+    steps_per_epoch: int
+    total_steps: int
+    eval_every: int
+    save_every: int | None
+
+
 @dataclass
 class Experiment:
     config: Any
@@ -44,6 +69,9 @@ class Experiment:
     runtime: Runtime
     run: RunDir
     splits: dict[str, Split]
+    plan: TrainingPlan | None = None
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    resume: dict[str, Any] | None = None  # trainer_state.json of the checkpoint a resumed run continues from
 
 
 @dataclass
@@ -74,51 +102,112 @@ def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev
     return read
 
 
-def setup(config: Any, run_dir: Path | None, overrides: list[str]) -> Experiment:
-    """Read the data, build the task, tokenizer and model, and create the run directory."""
+def check_training_spec(config: Any, task: Task) -> None:
+    """What the loop will need, checked before anything is created (also by `homofit validate`)."""
+    import difflib
+
+    stopping = config.train.early_stopping
+    metric = stopping.metric or task.headline_metric
+    if metric not in task.headline_metrics:
+        close = difflib.get_close_matches(metric, task.headline_metrics, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise HomofitError(f"train.early_stopping.metric: '{metric}' is not a metric the {task.name} task reports; "
+                           f"choose one of {', '.join(task.headline_metrics)}{hint}")
+    if stopping.patience is not None and config.data.dev is None:
+        raise HomofitError("train.early_stopping.patience: early stopping scores dev, but the spec has no data.dev; "
+                           "set data.dev or remove the patience.")
+
+
+def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan:
+    """Batches, steps and evaluations of the run; warns where a setting cannot act as written."""
+    train = config.train
+    batches = len(epoch_batches(train_size, train.batch_size, 0, 0, 0, world_size))
+    if batches == 0:
+        raise HomofitError(f"data.train: {train_size} training inputs are fewer than the {world_size} processes.")
+    if train.grad_accum > batches:
+        log.warning("train.grad_accum %d is more than the %d batches of an epoch: each optimizer step takes one "
+                    "whole epoch", train.grad_accum, batches)
+    steps_per_epoch = math.ceil(batches / train.grad_accum)
+    total_steps = train.max_steps or math.ceil(train.epochs * steps_per_epoch)
+    eval_every = steps_per_epoch if train.eval_every == "epoch" else train.eval_every
+    if config.data.dev is not None and eval_every > total_steps:
+        log.warning("train.eval_every %d is more than the run's %d steps: dev is scored at the end only",
+                    eval_every, total_steps)
+    if train.save_every is not None and train.save_every > total_steps:
+        log.warning("train.save_every %d is more than the run's %d steps: `last` is written at the end only",
+                    train.save_every, total_steps)
+    return TrainingPlan(batches, steps_per_epoch, total_steps, eval_every, train.save_every)
+
+
+def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
+    """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
+    that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
     from homofit.model import apply_lora, count_parameters, freeze_parameters, load_tokenizer
     from homofit.runtime import build_runtime, seed_everything
 
     if config.data.train is None:
         raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
-    previous_labels = None
-    start_from_checkpoint = is_homofit_checkpoint(config.model.name_or_path)
+    resume = read_trainer_state(RunDir(resume_run).checkpoint("last")) if resume_run is not None else None
+    # A resumed run takes its weights, tokenizer and labels from `last`; LoRA rebuilds the adapters on the
+    # original backbone and restores them from the trainer state, since `last` holds merged weights.
+    model_source = config.model.name_or_path
+    if resume is not None and config.model.lora is None:
+        model_source = str(RunDir(resume_run).checkpoint("last"))
+    start_from_checkpoint = is_homofit_checkpoint(model_source)
     task_state: dict[str, Any] = {}
+    previous_labels = None
     if start_from_checkpoint:
-        state = read_checkpoint_state(Path(config.model.name_or_path))
+        state = read_checkpoint_state(Path(model_source))
         if state.task_type != config.task.type:
             raise HomofitError(f"model.name_or_path: the checkpoint was trained for task '{state.task_type}', "
                                f"not '{config.task.type}'.")
         task_state, previous_labels = state.task_state, state.task_state.get("labels")
     task = build_task(config.task, task_state)
+    check_training_spec(config, task)
     raw_splits = read_splits(task, config)
     new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
+    data_hashes = {name: file_sha256(path) for name, (path, _) in raw_splits.items()}
+    run_fingerprint = fingerprint(config_to_dict(config), data_hashes, list(task.labels))
+    if resume is not None:
+        changes = fingerprint_changes(resume["fingerprint"], run_fingerprint)
+        if changes:
+            raise HomofitError(f"--resume {resume_run}: the spec or data changed since the run was saved, so it "
+                               f"cannot continue it ({'; '.join(changes)}). Undo the change, or start a new run.")
 
     runtime = build_runtime(config.train.device, config.train.precision)
     seed_everything(config.train.seed)
-    tokenizer = load_tokenizer(config.model.name_or_path, config.model)
+    tokenizer = load_tokenizer(model_source, config.model)
     prepare_tokenizer(task, tokenizer)
-    model = task.build_model(config.model.name_or_path, config.model, from_checkpoint=start_from_checkpoint)
+    model = task.build_model(model_source, config.model, from_checkpoint=start_from_checkpoint)
     freeze_parameters(model, config.model.freeze, config.model.freeze_layers)
     if config.model.lora is not None:
         model = apply_lora(model, config.model.lora)
     model.to(runtime.device)
     splits = {name: Split(name, path, examples, task.encode(examples, tokenizer, config.data))
               for name, (path, examples) in raw_splits.items()}
+    plan = plan_training(config, len(splits["train"].features), runtime.world_size)
     # The run directory comes after everything a user can get wrong, so a failed start leaves none behind.
-    run = create_run_dir(run_dir, config.output.dir, config.output.name or config.task.type) if runtime.is_main else None
+    run = None
+    if runtime.is_main:
+        run = RunDir(resume_run) if resume_run is not None else create_run_dir(
+            run_dir, config.output.dir, config.output.name or config.task.type)
     _attach_log_file(run)
-    if new_labels and previous_labels:
+    if new_labels and previous_labels and resume is None:
         log.warning("labels new to the checkpoint extend its head: %s", ", ".join(new_labels))
     trainable, total = count_parameters(model)
     log.info("%s: %s parameters, %s trainable; %d labels; %s", config.model.name_or_path, f"{total:,}",
              f"{trainable:,}", len(task.labels), runtime.describe())
     if run is not None:
         run.config.write_text(dump_config(config), encoding="utf-8")
-        meta = run_metadata(overrides, {name: split.path for name, split in splits.items()},
-                            runtime.describe(), config.train.seed)
+        if resume is None:
+            meta = run_metadata(overrides, {name: split.path for name, split in splits.items()},
+                                runtime.describe(), config.train.seed, data_hashes)
+        else:
+            meta = json.loads(run.meta.read_text(encoding="utf-8"))
+            meta.setdefault("resumes", []).append({"step": resume["step"], "overrides": overrides,
+                                                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         run.meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return Experiment(config, task, tokenizer, model, runtime, run, splits)
+    return Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume)
 
 
 def prepare_tokenizer(task: Task, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -133,7 +222,7 @@ def _attach_log_file(run: RunDir | None) -> None:
     if run is None:
         return
     log.setLevel(logging.DEBUG)  # train.log keeps every step, whoever set up the console (CLI, tests, a notebook)
-    handler = logging.FileHandler(run.log, encoding="utf-8")
+    handler = logging.FileHandler(run.log, encoding="utf-8")  # appends, so a resumed run continues the log
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -193,124 +282,206 @@ def write_predictions(path: Path, task: Task, examples: list, predictions: list)
 # -- training ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class BestTracker:
-    """Keeps the best eval score and counts evaluations without improvement, for early stopping."""
+def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
+                  world_size: int = 1) -> list[list[int]]:
+    """The micro-batches (feature indices) of one epoch for one process: a shuffle seeded by (seed, epoch),
+    so any position of any epoch is found again without replaying the ones before it.
 
-    metric: str
-    mode: str
-    patience: int | None
-    best: float | None = None
-    best_step: int | None = None
-    bad_evals: int = 0
-
-    def update(self, report: dict[str, Any], step: int) -> bool:
-        """Record one eval; True when it is the best so far."""
-        if self.metric not in report:
-            raise HomofitError(f"train.early_stopping.metric: '{self.metric}' is not in the eval report; "
-                               f"choose one of {', '.join(key for key, value in report.items() if isinstance(value, float))}.")
-        score = report[self.metric]
-        improved = self.best is None or (score > self.best if self.mode == "max" else score < self.best)
-        if improved:
-            self.best, self.best_step, self.bad_evals = score, step, 0
-        else:
-            self.bad_evals += 1
-        return improved
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience is not None and self.bad_evals >= self.patience
-
-
-def make_train_loader(experiment: Experiment) -> torch.utils.data.DataLoader:
+    Under N processes the epoch is cut into global batches of N x batch_size and each process takes its
+    slice of each; a last global batch too small to give every process a row is left out.
+    """
     import torch
 
-    features = experiment.splits["train"].features
-    generator = torch.Generator().manual_seed(experiment.config.train.seed)
-    sampler: Any = torch.utils.data.RandomSampler(features, generator=generator)
-    if experiment.runtime.world_size > 1:
-        sampler = torch.utils.data.DistributedSampler(features, seed=experiment.config.train.seed)
-    return torch.utils.data.DataLoader(
-        features, batch_size=experiment.config.train.batch_size, sampler=sampler,
-        collate_fn=lambda batch: experiment.task.collate(batch, experiment.tokenizer),
-    )
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    width = batch_size * world_size
+    batches = [order[start : start + width] for start in range(0, size, width)]
+    if world_size == 1:
+        return batches
+    return [batch[rank * len(batch) // world_size : (rank + 1) * len(batch) // world_size]
+            for batch in batches if len(batch) >= world_size]
 
 
-def fit(experiment: Experiment, progress: Any) -> FitResult:
-    """Train with periodic evaluation on dev, keeping the best checkpoint and stopping early on a plateau."""
+def new_train_state(experiment: Experiment) -> TrainState:
+    """Optimizer, schedule and counters for step 0; a resumed run then loads its saved state into them."""
     import torch
 
     from homofit.optim import build_optimizer, build_scheduler
 
-    config, runtime, task = experiment.config, experiment.runtime, experiment.task
-    model = experiment.model
-    train_model = _wrap_distributed(model, runtime)
-    loader = make_train_loader(experiment)
-    accumulation = config.train.grad_accum
-    steps_per_epoch = math.ceil(len(loader) / accumulation)
-    total_steps = config.train.max_steps or math.ceil(config.train.epochs * steps_per_epoch)
+    config, model = experiment.config, experiment.model
     optimizer = build_optimizer(model, config.optim)
-    scheduler = build_scheduler(optimizer, config.optim, total_steps)
-    scaler = torch.amp.GradScaler(enabled=runtime.dtype == torch.float16)
-    tracker = BestTracker(config.train.early_stopping.metric or task.headline_metric,
-                          config.train.early_stopping.mode, config.train.early_stopping.patience)
-    eval_every = steps_per_epoch if config.train.eval_every == "epoch" else config.train.eval_every
-    log.info("training %d steps (%d per epoch, batch %d x %d accumulation x %d processes)", total_steps,
-             steps_per_epoch, config.train.batch_size, accumulation, runtime.world_size)
-    if "dev" in experiment.splits and config.train.eval_before_training:
-        _evaluate_and_keep(experiment, tracker, step=0, progress=progress)
+    scheduler = build_scheduler(optimizer, config.optim, experiment.plan.total_steps)
+    scaler = torch.amp.GradScaler(enabled=experiment.runtime.dtype == torch.float16)
+    stopping = config.train.early_stopping
+    tracker = BestTracker(stopping.metric or experiment.task.headline_metric, stopping.mode, stopping.patience)
+    window = LogWindow(torch.zeros((), device=experiment.runtime.device))
+    state = TrainState(model, optimizer, scheduler, scaler, tracker, window, fingerprint=experiment.fingerprint)
+    if experiment.resume is not None:
+        restore_trainer_state(experiment.run.checkpoint("last"), state, experiment.resume,
+                              lora=config.model.lora is not None)
+    return state
 
-    task_bar = progress.add_task("train", total=total_steps, loss="-")
-    model.train()
-    step, epoch, stopped_early = 0, 0, False
-    running_loss = torch.zeros((), device=runtime.device)
+
+def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
+    """Train with periodic evaluation on dev, keeping the best checkpoint and stopping early on a plateau.
+
+    Gradients are summed over the micro-batches of an accumulation window and divided once by the number of
+    loss units (tokens, words, examples) in the window, so batch 4 x 4 computes what batch 16 does.
+    """
+    import torch
+
+    config, runtime, task, plan = experiment.config, experiment.runtime, experiment.task, experiment.plan
+    train_model = _wrap_distributed(state.model, runtime)
+    features = experiment.splits["train"].features
+    accumulation = config.train.grad_accum
+    log.info("training %d steps from step %d (%d per epoch, batch %d x %d accumulation x %d processes = %d)",
+             plan.total_steps, state.step, plan.steps_per_epoch, config.train.batch_size, accumulation,
+             runtime.world_size, config.train.batch_size * accumulation * runtime.world_size)
+    if state.step == 0 and "dev" in experiment.splits and config.train.eval_before_training:
+        _evaluate_and_keep(experiment, state)
+
+    bar = progress.add_task("train", total=plan.total_steps, completed=state.step, loss="-")
+    state.model.train()
+    stopped_early = state.tracker.should_stop
+    first_bad_step = torch.full((), -1, device=runtime.device)  # the first non-finite step, found without a sync
     window_start, window_steps = time.perf_counter(), 0
-    while step < total_steps and not stopped_early:
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        batches = len(loader)
-        for batch_index, batch in enumerate(loader):
-            batch = {key: value.to(runtime.device, non_blocking=True) for key, value in batch.items()}
-            with runtime.autocast():
-                loss = task.loss(train_model, batch)
-            scaler.scale(loss / accumulation).backward()
-            running_loss += loss.detach() / accumulation
-            if (batch_index + 1) % accumulation and batch_index + 1 < batches:
-                continue
-            if config.train.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window_steps += 1
-            progress.advance(task_bar)
-            if step % config.train.log_every == 0 or step == total_steps:
-                mean_loss = running_loss.item() / window_steps  # the only host sync, once per log window
-                rate = window_steps / (time.perf_counter() - window_start)
-                _log_event(experiment.run, {"event": "train", "step": step, "epoch": round(step / steps_per_epoch, 3),
-                                            "loss": mean_loss, "lr": scheduler.get_last_lr()[0], "steps_per_s": rate})
-                progress.update(task_bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
-                running_loss.zero_()
-                window_start, window_steps = time.perf_counter(), 0
-            if "dev" in experiment.splits and (step % eval_every == 0 or step == total_steps):
-                _evaluate_and_keep(experiment, tracker, step=step, progress=progress)
-                stopped_early = tracker.should_stop
-                if stopped_early:
-                    log.info("early stopping at step %d: no gain in %s for %d evaluations", step, tracker.metric,
-                             tracker.patience)
-            if step >= total_steps or stopped_early:
-                break
-        epoch += 1
-    progress.remove_task(task_bar)
+    with stop_on_signals() as stop, _out_of_memory_advice(config):
+        while state.step < plan.total_steps and not stopped_early:
+            batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch,
+                                    runtime.rank, runtime.world_size)
+            loss_sum = torch.zeros((), device=runtime.device)
+            units = torch.zeros((), device=runtime.device)
+            for index in range(state.batch_in_epoch, len(batches)):
+                batch = task.collate([features[i] for i in batches[index]], experiment.tokenizer)
+                batch = {key: value.to(runtime.device, non_blocking=True) for key, value in batch.items()}
+                steps_now = (index + 1) % accumulation == 0 or index + 1 == len(batches)
+                with _gradient_sync(train_model, steps_now), runtime.autocast():
+                    batch_loss, batch_units = task.loss(train_model, batch)
+                state.scaler.scale(batch_loss).backward()
+                loss_sum += batch_loss.detach()
+                units += batch_units
+                if not steps_now:
+                    continue
+                step_loss = optimizer_step(state, loss_sum, units, config, runtime)
+                loss_sum, units = loss_sum.zero_(), units.zero_()
+                first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(step_loss),
+                                             state.step + 1, first_bad_step)
+                state.step += 1
+                state.batch_in_epoch = index + 1
+                if state.batch_in_epoch == len(batches):
+                    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                state.window.loss += torch.nan_to_num(step_loss, nan=0.0) if config.train.nan_policy == "skip" \
+                    else step_loss
+                state.window.steps += 1
+                window_steps += 1
+                progress.advance(bar)
+
+                at_end = state.step == plan.total_steps
+                if state.step % config.train.log_every == 0 or at_end:
+                    mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
+                    _raise_if_non_finite(experiment, mean_loss, first_bad_step)
+                    rate = window_steps / (time.perf_counter() - window_start)
+                    _log_event(experiment.run, {"event": "train", "step": state.step,
+                                                "epoch": round(state.step / plan.steps_per_epoch, 3),
+                                                "loss": mean_loss, "lr": state.scheduler.get_last_lr()[0],
+                                                "steps_per_s": rate})
+                    progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
+                    state.window.loss.zero_()
+                    state.window.steps = 0
+                    window_start, window_steps = time.perf_counter(), 0
+                if "dev" in experiment.splits and (state.step % plan.eval_every == 0 or at_end):
+                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    _evaluate_and_keep(experiment, state)
+                    stopped_early = state.tracker.should_stop
+                    if stopped_early:
+                        log.info("early stopping at step %d: no gain in %s for %d evaluations", state.step,
+                                 state.tracker.metric, state.tracker.patience)
+                if plan.save_every and state.step % plan.save_every == 0 and not at_end:
+                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    save_resumable(experiment, state)
+                if stop.requested(runtime):
+                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    save_resumable(experiment, state)
+                    raise TrainingInterrupted(
+                        f"stopped by {stop.signal_name} at step {state.step}; a resumable checkpoint is in "
+                        f"{experiment.run.checkpoint('last') if experiment.run else 'checkpoints/last'}. "
+                        f"Continue with: homofit train --resume {experiment.run.root if experiment.run else 'RUN'}")
+                if at_end or stopped_early:
+                    break
+    progress.remove_task(bar)
+    _raise_if_non_finite(experiment, None, first_bad_step)
+    state.finished = True
     if runtime.is_main:
         if "dev" not in experiment.splits:
-            save_checkpoint(experiment.run.checkpoint("best"), model, experiment.tokenizer, task, config_to_dict(config))
+            _save_best(experiment)
         if config.output.save_last:
-            save_checkpoint(experiment.run.checkpoint("last"), model, experiment.tokenizer, task, config_to_dict(config))
-    return FitResult(step, tracker.best_step, tracker.best, stopped_early)
+            save_resumable(experiment, state)
+        elif experiment.run.checkpoint("last").exists():
+            shutil.rmtree(experiment.run.checkpoint("last"))  # written by save_every; not wanted at the end
+    return FitResult(state.step, state.tracker.best_step, state.tracker.best, stopped_early)
+
+
+def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tensor, config: Any,
+                   runtime: Runtime) -> torch.Tensor:
+    """One optimizer step over an accumulation window's summed gradients; returns the window's mean loss.
+
+    Under several processes the unit count is summed over all of them, and DDP's mean over processes is
+    undone, so the step is the one a single process would take over the global batch.
+    """
+    import torch
+
+    if runtime.world_size > 1:
+        totals = torch.stack([loss_sum, units])
+        torch.distributed.all_reduce(totals)
+        loss_sum, units = totals[0], totals[1]
+    units = units.clamp(min=1)
+    state.scaler.unscale_(state.optimizer)
+    gradients = [parameter.grad for parameter in state.model.parameters() if parameter.grad is not None]
+    torch._foreach_mul_(gradients, runtime.world_size / units)
+    if config.train.max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.train.max_grad_norm)
+    mean_loss = loss_sum / units
+    if config.train.nan_policy == "skip" and not bool(torch.isfinite(mean_loss)):  # a sync, only with skip
+        log.warning("step %d: non-finite loss; the update is skipped (train.nan_policy: skip)", state.step + 1)
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scheduler.step()
+        return mean_loss
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    return mean_loss
+
+
+def _raise_if_non_finite(experiment: Experiment, mean_loss: float | None, first_bad_step: torch.Tensor) -> None:
+    if experiment.config.train.nan_policy == "skip":
+        return
+    bad_step = int(first_bad_step)
+    if bad_step < 0 and (mean_loss is None or math.isfinite(mean_loss)):
+        return
+    last = experiment.run.checkpoint("last") if experiment.run else None
+    good = f"the last good checkpoint is {last}" if last is not None and last.exists() else \
+        "no resumable checkpoint was saved before it (set train.save_every)"
+    raise NonFiniteLoss(f"the training loss became non-finite at step {bad_step}; {good}. Lower optim.lr, keep "
+                        "train.max_grad_norm set, use precision bf16 or fp32 rather than fp16, or skip such steps "
+                        "with train.nan_policy: skip.")
+
+
+def save_resumable(experiment: Experiment, state: TrainState) -> None:
+    """Write `last` with everything a resume needs; only the main process writes."""
+    if experiment.run is None:
+        return
+    state.metrics_offset = experiment.run.metrics.stat().st_size if experiment.run.metrics.exists() else 0
+    lora = experiment.config.model.lora is not None
+    start = time.perf_counter()
+    save_checkpoint(experiment.run.checkpoint("last"), state.model, experiment.tokenizer, experiment.task,
+                    config_to_dict(experiment.config), extra={"step": state.step},
+                    write_more=lambda folder: write_trainer_state(folder, state, lora))
+    log.debug("saved checkpoints/last at step %d in %.2f s", state.step, time.perf_counter() - start)
+
+
+def _save_best(experiment: Experiment, step: int | None = None) -> None:
+    save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer, experiment.task,
+                    config_to_dict(experiment.config), extra={"step": step} if step is not None else None)
 
 
 def _wrap_distributed(model: PreTrainedModel, runtime: Runtime) -> Any:
@@ -322,9 +493,71 @@ def _wrap_distributed(model: PreTrainedModel, runtime: Runtime) -> Any:
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
-def _evaluate_and_keep(experiment: Experiment, tracker: BestTracker, step: int, progress: Any) -> None:
+def _gradient_sync(train_model: Any, steps_now: bool) -> contextlib.AbstractContextManager:
+    """DDP all-reduces gradients only on the micro-batch that ends an accumulation window."""
+    if steps_now or not hasattr(train_model, "no_sync"):
+        return contextlib.nullcontext()
+    return train_model.no_sync()
+
+
+class _SignalStop:
+    """SIGTERM / SIGINT ask the loop to stop at the next step boundary; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def handle(self, number: int, frame: Any) -> None:
+        if self.signal_name is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(number).name
+        log.warning("%s received: saving a resumable checkpoint at the end of this step (Ctrl-C again to quit "
+                    "at once)", self.signal_name)
+
+    def requested(self, runtime: Runtime) -> bool:
+        if runtime.world_size == 1:
+            return self.signal_name is not None
+        import torch
+
+        flag = torch.tensor([self.signal_name is not None], dtype=torch.int32, device=runtime.device)
+        torch.distributed.all_reduce(flag)  # every process stops at the same step
+        if flag.item() and self.signal_name is None:
+            self.signal_name = "a signal to another process"
+        return bool(flag.item())
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Any:
+    stop = _SignalStop()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+    previous = {number: signal.signal(number, stop.handle) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _out_of_memory_advice(config: Any) -> Any:
+    """A GPU out-of-memory error says what to change instead of printing a traceback."""
+    import torch
+
+    out_of_memory = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    try:
+        yield
+    except out_of_memory:
+        train = config.train
+        raise HomofitError(
+            f"the GPU ran out of memory at train.batch_size {train.batch_size} with inputs of up to "
+            f"data.max_length {config.data.max_length} tokens; lower train.batch_size (and raise train.grad_accum "
+            "to keep the effective batch), lower data.max_length, or use train.precision bf16.") from None
+
+
+def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     """Score dev on the main process, keep the checkpoint if it is the best so far; others wait."""
-    runtime = experiment.runtime
+    runtime, tracker, step = experiment.runtime, state.tracker, state.step
     if runtime.is_main:
         report, _ = evaluate(experiment, experiment.splits["dev"])
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
@@ -334,8 +567,7 @@ def _evaluate_and_keep(experiment: Experiment, tracker: BestTracker, step: int, 
             log.info("before fine-tuning: dev %s %.4f", tracker.metric, report[tracker.metric])
         else:
             if tracker.update(report, step):
-                save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer,
-                                experiment.task, config_to_dict(experiment.config))
+                _save_best(experiment, step)
             log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
                      tracker.best, tracker.best_step)
     if runtime.world_size > 1:
@@ -349,13 +581,17 @@ def _evaluate_and_keep(experiment: Experiment, tracker: BestTracker, step: int, 
 def _log_event(run: RunDir | None, event: dict[str, Any]) -> None:
     if run is None:
         return
-    event = {"time": round(time.time(), 3), **event}
+    # metrics.jsonl stays valid JSON: a non-finite number is written as null
+    event = {"time": round(time.time(), 3),
+             **{key: None if isinstance(value, float) and not math.isfinite(value) else value
+                for key, value in event.items()}}
     run.append_metrics(event)
     if event["event"] == "train":
-        log.debug("step %d  loss %.4f  lr %.3g  %.2f steps/s", event["step"], event["loss"], event["lr"], event["steps_per_s"])
-    else:
+        log.debug("step %d  loss %s  lr %.3g  %.2f steps/s", event["step"], event["loss"], event["lr"],
+                  event["steps_per_s"])
+    elif event["event"] == "eval":
         log.debug("eval %s step %d  %s", event["split"], event["step"],
-                 "  ".join(f"{key} {value:.4f}" for key, value in event.items() if isinstance(value, float) and key != "time"))
+                  "  ".join(f"{key} {value:.4f}" for key, value in event.items() if isinstance(value, float) and key != "time"))
 
 
 # -- the whole recipe -------------------------------------------------------------------------------------
@@ -368,18 +604,47 @@ class TrainSummary:
     scores: dict[str, dict[str, Any]]
 
 
-def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any) -> TrainSummary | None:
-    """setup -> fit -> score dev and test with the best checkpoint. Returns None on non-main processes."""
-    experiment = setup(config, run_dir, overrides)
+def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any,
+          resume_run: Path | None = None) -> TrainSummary | None:
+    """setup -> fit -> score dev and test with the best checkpoint. Returns None on non-main processes.
+
+    With `resume_run`, the run continues from its `checkpoints/last` exactly where it was saved.
+    """
+    experiment = setup(config, run_dir, overrides, resume_run)
     try:
-        before = score_before_training(experiment)
-        result = fit(experiment, progress)
+        state = new_train_state(experiment)
+        if experiment.resume is None:
+            before = score_before_training(experiment)
+        else:
+            before = _scores_before_training_of(experiment.run)
+            _continue_metrics(experiment.run, state)
+        result = fit(experiment, state, progress)
         if not experiment.runtime.is_main:
             return None
         scores = {**before, **test_best(experiment)}
     finally:
         _close_log(experiment.runtime)
     return TrainSummary(experiment.run, result, scores)
+
+
+def _continue_metrics(run: RunDir | None, state: TrainState) -> None:
+    """Drop the events logged after the checkpoint being resumed (they are trained again), then note the resume."""
+    if run is None:
+        return
+    with run.metrics.open("r+b") as handle:
+        handle.seek(state.metrics_offset)
+        dropped = handle.read().count(b"\n")
+        handle.truncate(state.metrics_offset)
+    log.info("resuming at step %d (epoch %d, batch %d of it); %d events logged after that step are trained again",
+             state.step, state.epoch, state.batch_in_epoch, dropped)
+    _log_event(run, {"event": "resume", "step": state.step, "dropped_events": dropped})
+
+
+def _scores_before_training_of(run: RunDir | None) -> dict[str, dict[str, Any]]:
+    path = run.report("test-before", "json") if run is not None else None
+    if path is None or not path.is_file():
+        return {}
+    return {"test (before fine-tuning)": json.loads(path.read_text(encoding="utf-8"))}
 
 
 def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
@@ -413,6 +678,28 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
                                     **{key: value for key, value in report.items() if isinstance(value, float)}})
         scores[name] = report
     return scores
+
+
+def find_resumable_run(config: Any) -> Path | None:
+    """`--resume auto`: the newest unfinished run under output.dir whose spec and data match this one."""
+    from homofit.rundir import run_candidates
+
+    current_spec = fingerprint(config_to_dict(config), {}, [])["spec_sha256"]
+    found = []
+    for root in run_candidates(config.output.dir):
+        try:
+            document = read_trainer_state(RunDir(root).checkpoint("last"))
+        except HomofitError:
+            continue
+        saved = document.get("fingerprint", {})
+        if document.get("finished") or saved.get("spec_sha256") != current_spec:
+            continue
+        paths = {name: getattr(config.data, name) for name in saved.get("data", {})}
+        if any(path is None or not Path(path).exists() or file_sha256(Path(path)) != saved["data"][name]
+               for name, path in paths.items()):
+            continue
+        found.append((RunDir(root).checkpoint("last").stat().st_mtime, root))
+    return max(found)[1] if found else None
 
 
 def _close_log(runtime: Runtime) -> None:

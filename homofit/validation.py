@@ -6,7 +6,7 @@ from typing import Any
 
 from homofit.errors import HomofitError
 from homofit.tasks import build_task
-from homofit.train import read_splits
+from homofit.train import check_training_spec, read_splits
 
 
 def validate_spec(config: Any) -> list[str]:
@@ -14,6 +14,7 @@ def validate_spec(config: Any) -> list[str]:
     if config.data.train is None:
         raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
     task = build_task(config.task)
+    check_training_spec(config, task)
     splits = read_splits(task, config)
     task.set_labels(splits["train"][1], None)
     lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]

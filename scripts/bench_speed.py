@@ -74,13 +74,13 @@ def run_homofit(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     from homofit.cli import quiet_transformers
     from homofit.config import load_config
     from homofit.reporting import train_progress
-    from homofit.train import fit, setup
+    from homofit.train import fit, new_train_state, setup
 
     config = load_config(args.spec, spec_overrides(args))
     quiet_transformers()
     experiment = setup(config, scratch / "homofit-run", [])
     with train_progress(Console(file=io.StringIO())) as progress:
-        fit(experiment, progress)
+        fit(experiment, new_train_state(experiment), progress)
     events = [json.loads(line) for line in experiment.run.metrics.read_text().splitlines()]
     windows, previous = [], 0
     for event in events:

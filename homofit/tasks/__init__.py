@@ -36,6 +36,7 @@ class Task(Protocol):
     name: ClassVar[str]
     config_type: ClassVar[type[BaseModel]]
     headline_metric: ClassVar[str]
+    headline_metrics: ClassVar[tuple[str, ...]]  # every top-level score a report may hold; early stopping picks one
     labels: list[str]
 
     def read(self, path: Path, data: DataConfig) -> list[Any]:
@@ -56,8 +57,9 @@ class Task(Protocol):
     def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
         """Pad features into model inputs (with 'labels' when the features have them)."""
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The training loss of one batch."""
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's loss summed over its units (tokens, words or examples: each task says which) and the
+        number of units, both on the model's device; the loop divides once per accumulation window."""
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         """Model outputs for each row of the batch, moved to the CPU."""

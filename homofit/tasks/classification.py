@@ -81,6 +81,7 @@ class ClassificationTask:
     name: ClassVar[str] = "classification"
     config_type: ClassVar[type] = ClassificationConfig
     headline_metric: str = "accuracy"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "weighted_f1")
 
     def __init__(self, config: ClassificationConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -279,16 +280,22 @@ class ClassificationTask:
             batch["labels"] = labels
         return batch
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-label: cross-entropy summed over the examples, each counted by its class weight (1 without
+        weights). Multi-label: binary cross-entropy summed over every (example, label) pair, the unit."""
         import torch
 
-        logits = model(**_model_inputs(batch)).logits
+        from homofit.losses import summed_cross_entropy
+
+        logits = model(**_model_inputs(batch)).logits.float()
         weights = None
         if self.class_weights is not None:
             weights = torch.tensor(self.class_weights, dtype=torch.float, device=logits.device)
         if self.config.multi_label:
-            return torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=weights)
-        return torch.nn.functional.cross_entropy(logits, batch["labels"], weight=weights, ignore_index=IGNORE_INDEX)
+            total = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=weights,
+                                                                         reduction="sum")
+            return total, torch.tensor(batch["labels"].numel(), device=logits.device)
+        return summed_cross_entropy(logits, batch["labels"], weights)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         logits = model(**_model_inputs(batch)).logits.float()

@@ -53,6 +53,7 @@ class DialogueTask:
     name: ClassVar[str] = "dialogue"
     config_type: ClassVar[type] = DialogueConfig
     headline_metric: ClassVar[str] = "bleu"  # for early stopping on perplexity set metric: perplexity, mode: min
+    headline_metrics: ClassVar[tuple[str, ...]] = ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2")
 
     def __init__(self, config: DialogueConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -141,7 +142,7 @@ class DialogueTask:
     def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
         return self.generator.collate(features, tokenizer)
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.generator.loss(model, batch)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:

@@ -52,6 +52,7 @@ class NerTask:
     name: ClassVar[str] = "ner"
     config_type: ClassVar[type] = NerConfig
     headline_metric: ClassVar[str] = "f1"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "f1")
 
     def __init__(self, config: NerConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -222,8 +223,12 @@ class NerTask:
             batch["labels"] = labels
         return batch
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(**batch).loss
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy summed over the labelled words (each word's first subword): the unit is a word."""
+        from homofit.losses import summed_cross_entropy
+
+        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+        return summed_cross_entropy(logits, batch["labels"])
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         inputs = {key: value for key, value in batch.items() if key != "labels"}

@@ -87,6 +87,8 @@ class QaTask:
     name: ClassVar[str] = "qa"
     config_type: ClassVar[type] = QaConfig
     headline_metric: ClassVar[str] = "f1"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact",
+                                                   "NoAns_f1")
 
     def __init__(self, config: QaConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -238,8 +240,19 @@ class QaTask:
                 batch[key] = torch.tensor([feature[key] for feature in features], dtype=torch.long)
         return batch
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(**batch).loss
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean of the start and end cross-entropies, summed over windows: the unit is a window
+        (as transformers' QA heads, which ignore positions clamped past the window)."""
+        import torch
+
+        outputs = model(**{key: value for key, value in batch.items() if key not in LABEL_KEYS})
+        ignored = outputs.start_logits.size(1)
+        starts = batch["start_positions"].clamp(0, ignored)
+        ends = batch["end_positions"].clamp(0, ignored)
+        cross_entropy = torch.nn.functional.cross_entropy
+        total = (cross_entropy(outputs.start_logits.float(), starts, ignore_index=ignored, reduction="sum")
+                 + cross_entropy(outputs.end_logits.float(), ends, ignore_index=ignored, reduction="sum")) / 2
+        return total, (starts != ignored).sum()
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         inputs = {key: value for key, value in batch.items() if key not in LABEL_KEYS}

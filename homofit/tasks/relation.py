@@ -92,6 +92,7 @@ class RelationTask:
     name: ClassVar[str] = "relation"
     config_type: ClassVar[type] = RelationConfig
     headline_metric: ClassVar[str] = "official_macro_f1"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("official_macro_f1", "micro_f1", "accuracy")
 
     def __init__(self, config: RelationConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -342,11 +343,11 @@ class RelationTask:
         keys = ("input_ids", "attention_mask") + (("head_start", "tail_start") if self.config.head == "entity_start" else ())
         return {key: batch[key] for key in keys}
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        import torch
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy summed over the examples: the unit is an example."""
+        from homofit.losses import summed_cross_entropy
 
-        logits = model(**self._model_inputs(batch)).logits
-        return torch.nn.functional.cross_entropy(logits, batch["labels"], ignore_index=IGNORE_INDEX)
+        return summed_cross_entropy(model(**self._model_inputs(batch)).logits, batch["labels"])
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         probabilities = model(**self._model_inputs(batch)).logits.float().softmax(dim=-1)

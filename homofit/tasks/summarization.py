@@ -45,6 +45,7 @@ class SummarizationTask:
     name: ClassVar[str] = "summarization"
     config_type: ClassVar[type] = SummarizationConfig
     headline_metric: ClassVar[str] = "rougeL"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
     def __init__(self, config: SummarizationConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -110,7 +111,7 @@ class SummarizationTask:
     def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
         return self.generator.collate(features, tokenizer)
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.generator.loss(model, batch)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:

@@ -51,6 +51,7 @@ class TranslationTask:
     name: ClassVar[str] = "translation"
     config_type: ClassVar[type] = TranslationConfig
     headline_metric: ClassVar[str] = "bleu"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("bleu", "chrf")
 
     def __init__(self, config: TranslationConfig, state: dict[str, Any]) -> None:
         self.config = config
@@ -120,7 +121,7 @@ class TranslationTask:
     def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
         return self.generator.collate(features, tokenizer)
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.generator.loss(model, batch)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:

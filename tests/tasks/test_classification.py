@@ -256,18 +256,20 @@ def test_loss_uses_the_class_weights() -> None:
     classifier.class_weights = [1.0, 3.0]
     logits = [[2.0, 0.0], [0.5, 1.5]]
     batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "labels": torch.tensor([0, 1])}
-    loss = classifier.loss(fixed_logits_model(logits), batch)
+    total, units = classifier.loss(fixed_logits_model(logits), batch)
     log_probabilities = torch.tensor(logits).log_softmax(dim=-1)
-    expected = -(1.0 * log_probabilities[0, 0] + 3.0 * log_probabilities[1, 1]) / (1.0 + 3.0)
-    torch.testing.assert_close(loss, expected)
+    # summed over examples, each counted by its class weight: sum / units is the weighted mean
+    torch.testing.assert_close(total, -(1.0 * log_probabilities[0, 0] + 3.0 * log_probabilities[1, 1]))
+    torch.testing.assert_close(units, torch.tensor(4.0))
 
 
 def test_multi_label_loss_is_binary_cross_entropy_with_positive_weights() -> None:
     classifier = task(["a", "b"], multi_label=True)
     classifier.class_weights = [2.0, 1.0]
     batch = {"input_ids": torch.zeros(1, 3, dtype=torch.long), "labels": torch.tensor([[1.0, 0.0]])}
-    loss = classifier.loss(fixed_logits_model([[0.0, 0.0]]), batch)
-    torch.testing.assert_close(loss, torch.tensor((2.0 * numpy.log(2) + numpy.log(2)) / 2, dtype=torch.float))
+    total, units = classifier.loss(fixed_logits_model([[0.0, 0.0]]), batch)
+    torch.testing.assert_close(total, torch.tensor(2.0 * numpy.log(2) + numpy.log(2), dtype=torch.float))
+    assert int(units) == 2  # one unit per (example, label) pair
 
 
 # -- decode, score, records -------------------------------------------------------------------------------

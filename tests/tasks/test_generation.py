@@ -132,17 +132,18 @@ def test_causal_labels_mask_the_prompt_and_end_with_eos(tiny_gpt2: Path) -> None
 
 
 def test_causal_loss_falls_only_on_target_tokens(tiny_gpt2: Path) -> None:
-    """Changing the prompt's labels cannot change the loss: it is the mean NLL of the target tokens alone."""
+    """Changing the prompt's labels cannot change the loss: it is the NLL of the target tokens alone."""
     generator, model, tokenizer = load(tiny_gpt2)
     features = generator.encode([source("Two dogs run.")], ["Zwei Hunde rennen."], tokenizer, DataConfig(max_length=64))
     batch = generator.collate(features, tokenizer)
     with torch.no_grad():
-        loss = generator.loss(model, batch)
+        total, units = generator.loss(model, batch)
         logits = model(input_ids=batch["input_ids"]).logits[0, :-1]
     targets = batch["input_ids"][0, 1:]
     on_target = batch["labels"][0, 1:] != IGNORE_INDEX
-    expected = torch.nn.functional.cross_entropy(logits[on_target], targets[on_target])
-    torch.testing.assert_close(loss, expected)
+    expected = torch.nn.functional.cross_entropy(logits[on_target], targets[on_target], reduction="sum")
+    torch.testing.assert_close(total, expected)
+    assert int(units) == int(on_target.sum())
     assert int(on_target.sum()) == len(ids(tokenizer, "Zwei Hunde rennen.")) + 1
 
 

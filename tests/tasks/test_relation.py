@@ -301,8 +301,8 @@ def test_entity_start_head_saves_and_loads(marker_tokenizer: Any, tiny_bert: Pat
     assert model.classifier.weight.shape == (2, 64)  # two labels from 2 x 32 hidden
     batch = batch_for(task, marker_tokenizer)
     assert batch["head_start"].tolist() == [2, 1] and batch["tail_start"].tolist() == [6, 6]
-    loss = task.loss(model, batch)
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    total, units = task.loss(model, batch)
+    assert total.ndim == 0 and torch.isfinite(total) and int(units) == 2  # summed over the 2 examples
     model.save_pretrained(tmp_path)
     assert {"config.json", "model.safetensors", "entity_start_head.safetensors"} <= {path.name for path in tmp_path.iterdir()}
     again = task.build_model(str(tmp_path), ModelConfig(), from_checkpoint=True).eval()

@@ -75,6 +75,9 @@ def _train_spec(config: Path | None, overrides: list[str], run_dir: Path | None,
 
     if config is not None and config.is_dir() and resume is None:
         raise HomofitError(f"{config}: a folder, not a spec; to continue that run use --resume {config}.")
+    if resume is not None and config is not None and "=" in config.name and not config.exists():
+        overrides = [str(config), *overrides]  # `--resume RUN key=value`: no spec, only overrides
+        config = None
     if resume is None:
         if config is None:
             raise HomofitError("train: give the spec, e.g. homofit train configs/quickstart.yaml")

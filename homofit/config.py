@@ -49,7 +49,8 @@ class LoraConfig(StrictModel):
 
 class ModelConfig(StrictModel):
     name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2"
-    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Overrides the backbone's dropout.")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Overrides every dropout probability of the "
+                                                                      "backbone (hidden, attention, classifier).")
     freeze: Literal["none", "embeddings", "bottom", "all_but_head"] = "none"
     freeze_layers: int = Field(0, ge=0, description="With freeze: bottom, how many layers (plus embeddings).")
     gguf_file: str | None = Field(None, description="A GGUF file in name_or_path's folder to load (dequantized to "

@@ -24,7 +24,9 @@ PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
 }
 ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
-DROPOUT_KEYS = ("hidden_dropout_prob", "classifier_dropout", "dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop")
+# Every dropout probability a backbone's config may hold: hidden states, attention, classifier, activations.
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "dropout", "hidden_dropout",
+                "attention_dropout", "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
 
 
 def resolve_model_path(name_or_path: str) -> str:

@@ -58,6 +58,7 @@ class TrainingPlan:
     total_steps: int
     eval_every: int
     save_every: int | None
+    notes: tuple[str, ...] = ()  # settings that cannot act as written, logged once the run's log is open
 
 
 @dataclass
@@ -119,24 +120,25 @@ def check_training_spec(config: Any, task: Task) -> None:
 
 
 def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan:
-    """Batches, steps and evaluations of the run; warns where a setting cannot act as written."""
+    """Batches, steps and evaluations of the run, with a note for each setting that cannot act as written."""
     train = config.train
     batches = len(epoch_batches(train_size, train.batch_size, 0, 0, 0, world_size))
     if batches == 0:
         raise HomofitError(f"data.train: {train_size} training inputs are fewer than the {world_size} processes.")
+    notes = []
     if train.grad_accum > batches:
-        log.warning("train.grad_accum %d is more than the %d batches of an epoch: each optimizer step takes one "
-                    "whole epoch", train.grad_accum, batches)
+        notes.append(f"train.grad_accum {train.grad_accum} is more than the {batches} batches of an epoch: each "
+                     "optimizer step takes one whole epoch")
     steps_per_epoch = math.ceil(batches / train.grad_accum)
     total_steps = train.max_steps or math.ceil(train.epochs * steps_per_epoch)
     eval_every = steps_per_epoch if train.eval_every == "epoch" else train.eval_every
     if config.data.dev is not None and eval_every > total_steps:
-        log.warning("train.eval_every %d is more than the run's %d steps: dev is scored at the end only",
-                    eval_every, total_steps)
+        notes.append(f"train.eval_every {eval_every} is more than the run's {total_steps} steps: dev is scored at "
+                     "the end only")
     if train.save_every is not None and train.save_every > total_steps:
-        log.warning("train.save_every %d is more than the run's %d steps: `last` is written at the end only",
-                    train.save_every, total_steps)
-    return TrainingPlan(batches, steps_per_epoch, total_steps, eval_every, train.save_every)
+        notes.append(f"train.save_every {train.save_every} is more than the run's {total_steps} steps: `last` is "
+                     "written at the end only")
+    return TrainingPlan(batches, steps_per_epoch, total_steps, eval_every, train.save_every, tuple(notes))
 
 
 def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
@@ -192,6 +194,8 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         run = RunDir(resume_run) if resume_run is not None else create_run_dir(
             run_dir, config.output.dir, config.output.name or config.task.type)
     _attach_log_file(run)
+    for note in plan.notes:
+        log.warning("%s", note)
     if new_labels and previous_labels and resume is None:
         log.warning("labels new to the checkpoint extend its head: %s", ", ".join(new_labels))
     trainable, total = count_parameters(model)
@@ -378,12 +382,12 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
                 at_end = state.step == plan.total_steps
                 if state.step % config.train.log_every == 0 or at_end:
                     mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
-                    _raise_if_non_finite(experiment, mean_loss, first_bad_step)
                     rate = window_steps / (time.perf_counter() - window_start)
                     _log_event(experiment.run, {"event": "train", "step": state.step,
                                                 "epoch": round(state.step / plan.steps_per_epoch, 3),
                                                 "loss": mean_loss, "lr": state.scheduler.get_last_lr()[0],
                                                 "steps_per_s": rate})
+                    _raise_if_non_finite(experiment, mean_loss, first_bad_step)
                     progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
                     state.window.loss.zero_()
                     state.window.steps = 0

@@ -503,3 +503,28 @@ def test_packaged_smollm2_gguf_loads_generates_and_saves_as_safetensors(tmp_path
     assert task.generator.prompt_style == "chat" and "Paris" in text.text
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.gguf"))
+
+
+def test_accumulation_equals_the_large_batch_for_a_causal_lm(tiny_gpt2: Path, tmp_path: Path) -> None:
+    """Target lengths differ between examples; with the loss divided once by the target tokens of the window,
+    batch 8 x 1 and batch 2 x 4 give the same losses and weights (dropout off; SGD, as in tests/test_train.py)."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for batch, accumulation in ((8, 1), (2, 4)):
+        spec = write_spec(tmp_path / f"spec-{batch}.yaml", tiny_gpt2, {"type": "translation"},
+                          {"train": TRANSLATION["train"]})
+        values = yaml.safe_load(spec.read_text())
+        values["model"]["dropout"] = 0.0
+        values["optim"] = {"name": "sgd", "lr": 0.5}
+        values["train"].update(batch_size=batch, grad_accum=accumulation, max_steps=4)
+        spec.write_text(yaml.safe_dump(values), encoding="utf-8")
+        runs[batch] = tmp_path / f"run-{batch}"
+        ok(invoke("train", spec, "--run-dir", runs[batch]))
+    losses = {batch: [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
+                      if json.loads(line)["event"] == "train"] for batch, run in runs.items()}
+    assert len(losses[8]) == 4
+    torch.testing.assert_close(torch.tensor(losses[2]), torch.tensor(losses[8]), rtol=1e-6, atol=0.0)
+    big, small = (load_file(str(runs[batch] / "checkpoints" / "last" / "model.safetensors")) for batch in (8, 2))
+    for name in big:
+        torch.testing.assert_close(small[name], big[name], rtol=0.0, atol=1e-6, msg=name)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -328,82 +329,43 @@ def new_train_state(experiment: Experiment) -> TrainState:
 def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
     """Train with periodic evaluation on dev, keeping the best checkpoint and stopping early on a plateau.
 
-    Gradients are summed over the micro-batches of an accumulation window and divided once by the number of
-    loss units (tokens, words, examples) in the window, so batch 4 x 4 computes what batch 16 does.
+    Every decision is taken at an optimizer-step boundary, where `state` is complete: that is where a
+    checkpoint is saved, a signal is answered, and a resumed run picks up.
     """
-    import torch
-
-    config, runtime, task, plan = experiment.config, experiment.runtime, experiment.task, experiment.plan
-    train_model = _wrap_distributed(state.model, runtime)
-    features = experiment.splits["train"].features
-    accumulation = config.train.grad_accum
+    config, runtime, plan = experiment.config, experiment.runtime, experiment.plan
     log.info("training %d steps from step %d (%d per epoch, batch %d x %d accumulation x %d processes = %d)",
-             plan.total_steps, state.step, plan.steps_per_epoch, config.train.batch_size, accumulation,
-             runtime.world_size, config.train.batch_size * accumulation * runtime.world_size)
-    if state.step == 0 and "dev" in experiment.splits and config.train.eval_before_training:
+             plan.total_steps, state.step, plan.steps_per_epoch, config.train.batch_size, config.train.grad_accum,
+             runtime.world_size, config.train.batch_size * config.train.grad_accum * runtime.world_size)
+    has_dev = "dev" in experiment.splits
+    if state.step == 0 and has_dev and config.train.eval_before_training:
         _evaluate_and_keep(experiment, state)
 
     bar = progress.add_task("train", total=plan.total_steps, completed=state.step, loss="-")
-    state.model.train()
+    guard = _NonFiniteGuard(experiment)
+    meter = _Throughput()
+    train_model = _wrap_distributed(state.model, runtime)
     stopped_early = state.tracker.should_stop
-    first_bad_step = torch.full((), -1, device=runtime.device)  # the first non-finite step, found without a sync
-    window_start, window_steps = time.perf_counter(), 0
     with stop_on_signals() as stop, _out_of_memory_advice(config):
         while state.step < plan.total_steps and not stopped_early:
-            batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch,
-                                    runtime.rank, runtime.world_size)
-            loss_sum = torch.zeros((), device=runtime.device)
-            units = torch.zeros((), device=runtime.device)
-            for index in range(state.batch_in_epoch, len(batches)):
-                batch = task.collate([features[i] for i in batches[index]], experiment.tokenizer)
-                batch = {key: value.to(runtime.device, non_blocking=True) for key, value in batch.items()}
-                steps_now = (index + 1) % accumulation == 0 or index + 1 == len(batches)
-                with _gradient_sync(train_model, steps_now), runtime.autocast():
-                    batch_loss, batch_units = task.loss(train_model, batch)
-                state.scaler.scale(batch_loss).backward()
-                loss_sum += batch_loss.detach()
-                units += batch_units
-                if not steps_now:
-                    continue
-                step_loss = optimizer_step(state, loss_sum, units, config, runtime)
-                loss_sum, units = loss_sum.zero_(), units.zero_()
-                first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(step_loss),
-                                             state.step + 1, first_bad_step)
-                state.step += 1
-                state.batch_in_epoch = index + 1
-                if state.batch_in_epoch == len(batches):
-                    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                state.window.loss += torch.nan_to_num(step_loss, nan=0.0) if config.train.nan_policy == "skip" \
-                    else step_loss
+            for step_loss in train_epoch(experiment, state, train_model):
+                guard.record(step_loss, state.step)
+                state.window.loss += step_loss
                 state.window.steps += 1
-                window_steps += 1
+                meter.steps += 1
                 progress.advance(bar)
-
                 at_end = state.step == plan.total_steps
                 if state.step % config.train.log_every == 0 or at_end:
-                    mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
-                    rate = window_steps / (time.perf_counter() - window_start)
-                    _log_event(experiment.run, {"event": "train", "step": state.step,
-                                                "epoch": round(state.step / plan.steps_per_epoch, 3),
-                                                "loss": mean_loss, "lr": state.scheduler.get_last_lr()[0],
-                                                "steps_per_s": rate})
-                    _raise_if_non_finite(experiment, mean_loss, first_bad_step)
-                    progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
-                    state.window.loss.zero_()
-                    state.window.steps = 0
-                    window_start, window_steps = time.perf_counter(), 0
-                if "dev" in experiment.splits and (state.step % plan.eval_every == 0 or at_end):
-                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    _log_training(experiment, state, meter, progress, bar)
+                    guard.check()
+                if has_dev and (state.step % plan.eval_every == 0 or at_end):
+                    guard.check()
                     _evaluate_and_keep(experiment, state)
                     stopped_early = state.tracker.should_stop
-                    if stopped_early:
-                        log.info("early stopping at step %d: no gain in %s for %d evaluations", state.step,
-                                 state.tracker.metric, state.tracker.patience)
                 if plan.save_every and state.step % plan.save_every == 0 and not at_end:
-                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    guard.check()
                     save_resumable(experiment, state)
                 if stop.requested(runtime):
-                    _raise_if_non_finite(experiment, None, first_bad_step)
+                    guard.check()
                     save_resumable(experiment, state)
                     raise TrainingInterrupted(
                         f"stopped by {stop.signal_name} at step {state.step}; a resumable checkpoint is in "
@@ -412,16 +374,110 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
                 if at_end or stopped_early:
                     break
     progress.remove_task(bar)
-    _raise_if_non_finite(experiment, None, first_bad_step)
+    guard.check()
+    if stopped_early:
+        log.info("early stopping at step %d: no gain in %s for %d evaluations", state.step, state.tracker.metric,
+                 state.tracker.patience)
     state.finished = True
     if runtime.is_main:
-        if "dev" not in experiment.splits:
+        if not has_dev:
             _save_best(experiment)
         if config.output.save_last:
             save_resumable(experiment, state)
         elif experiment.run.checkpoint("last").exists():
             shutil.rmtree(experiment.run.checkpoint("last"))  # written by save_every; not wanted at the end
     return FitResult(state.step, state.tracker.best_step, state.tracker.best, stopped_early)
+
+
+def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> Iterator[torch.Tensor]:
+    """The rest of the current epoch, one optimizer step at a time; yields each step's mean loss (on the device)
+    with `state` already counting the step.
+
+    Gradients are summed over the micro-batches of an accumulation window and divided once by the number of
+    loss units (tokens, words, examples) in the window, so batch 4 x 4 computes what batch 16 does. A resumed
+    epoch starts at `state.batch_in_epoch`: the batches before it are never collated.
+    """
+    import torch
+
+    config, runtime, task = experiment.config, experiment.runtime, experiment.task
+    features = experiment.splits["train"].features
+    state.model.train()
+    batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch, runtime.rank,
+                            runtime.world_size)
+    loss_sum = torch.zeros((), device=runtime.device)
+    units = torch.zeros((), device=runtime.device)
+    for index in range(state.batch_in_epoch, len(batches)):
+        batch = task.collate([features[i] for i in batches[index]], experiment.tokenizer)
+        batch = {key: value.to(runtime.device, non_blocking=True) for key, value in batch.items()}
+        steps_now = (index + 1) % config.train.grad_accum == 0 or index + 1 == len(batches)
+        with _gradient_sync(train_model, steps_now), runtime.autocast():
+            batch_loss, batch_units = task.loss(train_model, batch)
+        state.scaler.scale(batch_loss).backward()
+        loss_sum += batch_loss.detach()
+        units += batch_units
+        if not steps_now:
+            continue
+        step_loss = optimizer_step(state, loss_sum, units, config, runtime)
+        loss_sum.zero_()
+        units.zero_()
+        state.step += 1
+        state.batch_in_epoch = index + 1
+        if state.batch_in_epoch == len(batches):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+        yield step_loss
+
+
+@dataclass
+class _Throughput:
+    """Steps since the last log line and when that line was written (wall time stays out of the state)."""
+
+    steps: int = 0
+    since: float = field(default_factory=time.perf_counter)
+
+
+def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput, progress: Any, bar: Any) -> None:
+    mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
+    rate = meter.steps / (time.perf_counter() - meter.since)
+    _log_event(experiment.run, {"event": "train", "step": state.step,
+                                "epoch": round(state.step / experiment.plan.steps_per_epoch, 3), "loss": mean_loss,
+                                "lr": state.scheduler.get_last_lr()[0], "steps_per_s": rate})
+    progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
+    state.window.loss.zero_()
+    state.window.steps = 0
+    meter.steps, meter.since = 0, time.perf_counter()
+
+
+class _NonFiniteGuard:
+    """Notes the first step whose loss is not finite without a host sync (a device-side `where`), and stops the
+    run at the next check, which comes before every evaluation and save: no NaN model is ever kept."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        import torch
+
+        self.experiment = experiment
+        self.active = experiment.config.train.nan_policy == "stop"
+        self.first_bad_step = torch.full((), -1, device=experiment.runtime.device)
+
+    def record(self, step_loss: torch.Tensor, step: int) -> None:
+        import torch
+
+        if self.active:
+            self.first_bad_step = torch.where((self.first_bad_step < 0) & ~torch.isfinite(step_loss), step,
+                                              self.first_bad_step)
+
+    def check(self) -> None:
+        if not self.active:
+            return
+        bad_step = int(self.first_bad_step)
+        if bad_step < 0:
+            return
+        run = self.experiment.run
+        last = run.checkpoint("last") if run is not None else None
+        good = f"the last good checkpoint is {last}" if last is not None and last.exists() else \
+            "no resumable checkpoint was saved before it (set train.save_every)"
+        raise NonFiniteLoss(f"the training loss became non-finite at step {bad_step}; {good}. Lower optim.lr, keep "
+                            "train.max_grad_norm set, use precision bf16 or fp32 rather than fp16, or skip such "
+                            "steps with train.nan_policy: skip.")
 
 
 def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tensor, config: Any,
@@ -448,26 +504,12 @@ def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tenso
         log.warning("step %d: non-finite loss; the update is skipped (train.nan_policy: skip)", state.step + 1)
         state.optimizer.zero_grad(set_to_none=True)
         state.scheduler.step()
-        return mean_loss
+        return torch.zeros_like(mean_loss)  # the skipped step adds nothing to the logged loss
     state.scaler.step(state.optimizer)
     state.scaler.update()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     return mean_loss
-
-
-def _raise_if_non_finite(experiment: Experiment, mean_loss: float | None, first_bad_step: torch.Tensor) -> None:
-    if experiment.config.train.nan_policy == "skip":
-        return
-    bad_step = int(first_bad_step)
-    if bad_step < 0 and (mean_loss is None or math.isfinite(mean_loss)):
-        return
-    last = experiment.run.checkpoint("last") if experiment.run else None
-    good = f"the last good checkpoint is {last}" if last is not None and last.exists() else \
-        "no resumable checkpoint was saved before it (set train.save_every)"
-    raise NonFiniteLoss(f"the training loss became non-finite at step {bad_step}; {good}. Lower optim.lr, keep "
-                        "train.max_grad_norm set, use precision bf16 or fp32 rather than fp16, or skip such steps "
-                        "with train.nan_policy: skip.")
 
 
 def save_resumable(experiment: Experiment, state: TrainState) -> None:

@@ -408,3 +408,32 @@ def test_grad_accum_larger_than_an_epoch_trains_one_step_an_epoch(tiny_bert: Pat
     ok(invoke("train", spec, "--run-dir", run))
     assert [event["step"] for event in events(run, "train")] == [1, 2]
     assert "each optimizer step takes one whole epoch" in (run / "train.log").read_text()
+
+
+def test_lora_run_resumes_to_the_uninterrupted_result(tiny_bert: Path, tmp_path: Path) -> None:
+    """`last` holds merged weights, so a LoRA run resumes from the adapters in trainable.safetensors."""
+    lora = {"lora": {"r": 4, "target_modules": ["query", "value"]}}
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, model=lora, train={"max_steps": 6})
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    ok(invoke("train", spec, "--run-dir", whole))
+    killed = run_killed(["train", spec, "--run-dir", run], after_batches=9)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (run / "checkpoints" / "last" / "trainable.safetensors").is_file()
+    ok(invoke("train", "--resume", run))
+    assert_same_weights(run / "checkpoints" / "last", whole / "checkpoints" / "last")
+    assert events(run, "train") == events(whole, "train")
+
+
+def test_out_of_memory_names_the_batch_and_what_to_change(tiny_bert: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import homofit.losses
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(homofit.losses, "summed_cross_entropy", out_of_memory)
+    result = invoke("train", write_spec(tmp_path / "spec.yaml", tiny_bert), "--run-dir", tmp_path / "run")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    message = " ".join(result.output.split())
+    assert "out of memory at train.batch_size 8" in message and "data.max_length 64" in message
+    assert "raise train.grad_accum" in message

@@ -144,6 +144,12 @@ def freeze_parameters(model: PreTrainedModel, freeze: str, layers: int) -> None:
     if freeze == "all_but_head":
         for parameter in backbone.parameters():
             parameter.requires_grad_(False)
+        # The pooler is part of the head wherever the model keeps one: a sequence classifier reads the pooled
+        # [CLS] state through it (token classifiers and the entity-start head build the backbone without it).
+        pooler = getattr(backbone, "pooler", None)
+        if pooler is not None:
+            for parameter in pooler.parameters():
+                parameter.requires_grad_(True)
         return
     for parameter in model.get_input_embeddings().parameters():
         parameter.requires_grad_(False)
@@ -222,6 +228,24 @@ def unwrap_adapters(model: PreTrainedModel) -> PreTrainedModel:
     import copy
 
     return copy.deepcopy(model).merge_and_unload()
+
+
+def trainable_modules(model: PreTrainedModel) -> str:
+    """Which modules train, with their parameter counts, for the log: 'all' or e.g. 'bert.pooler.dense
+    (148,224), classifier (1,154)'; layer numbers are folded (`layer.*`) so LoRA's adapters read as one line each."""
+    import re
+
+    counts: dict[str, int] = {}
+    everything = True
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            everything = False
+            continue
+        module = re.sub(r"\.\d+\.", ".*.", name.rsplit(".", 1)[0])
+        counts[module] = counts.get(module, 0) + parameter.numel()
+    if everything:
+        return "all modules"
+    return ", ".join(f"{module} ({count:,})" for module, count in counts.items()) or "none"
 
 
 def count_parameters(model: PreTrainedModel) -> tuple[int, int]:

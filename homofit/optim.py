@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from homofit.config import METHOD_LEARNING_RATES
+
 if TYPE_CHECKING:
     import torch
 
@@ -22,12 +24,14 @@ def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.
         if parameter.requires_grad:
             (no_decay if any(marker in name for marker in NO_DECAY_MARKERS) else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # A spec always has a rate (its own or its method's); an OptimConfig built alone falls back to full's.
+    lr = config.lr if config.lr is not None else METHOD_LEARNING_RATES["full"]
     if config.name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+        return torch.optim.SGD(groups, lr=lr, momentum=config.momentum)
     try:  # the fused kernel is several times faster per step than the default foreach one, and lighter
-        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, fused=True)
+        return torch.optim.AdamW(groups, lr=lr, betas=config.betas, eps=config.eps, fused=True)
     except (RuntimeError, TypeError):  # an older torch, or a device without a fused AdamW
-        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+        return torch.optim.AdamW(groups, lr=lr, betas=config.betas, eps=config.eps)
 
 
 def warmup_steps(config: OptimConfig, total_steps: int) -> int:

@@ -117,13 +117,15 @@ def run_metadata(overrides: list[str], data_files: dict[str, Path], device: str,
     import transformers
 
     from homofit import __version__
+    from homofit.buildinfo import homofit_commit
 
     return {
         "command": sys.argv,
         "overrides": overrides,
         "versions": {"homofit": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                      "python": sys.version.split()[0]},
-        "git_commit": git_commit(),
+        "homofit_commit": homofit_commit(),  # the source homofit was installed from
+        "git_commit": git_commit(),  # the working directory's checkout (the user's project), if any
         "device": device,
         "data": {split: {"path": str(path), "sha256": data_hashes[split]} for split, path in data_files.items()},
         "seed": seed,

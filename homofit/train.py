@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
-from homofit.config import config_to_dict, dump_config
+from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
 from homofit.errors import HomofitError, NonFiniteLoss, TrainingInterrupted
 from homofit.rundir import RunDir, create_run_dir, file_sha256, run_metadata
 from homofit.state import (
@@ -74,6 +74,7 @@ class Experiment:
     plan: TrainingPlan | None = None
     fingerprint: dict[str, Any] = field(default_factory=dict)
     resume: dict[str, Any] | None = None  # trainer_state.json of the checkpoint a resumed run continues from
+    best_dev: tuple[dict, list] | None = None  # the report and predictions of the eval that wrote `best`
 
 
 @dataclass
@@ -145,7 +146,7 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
 def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
     that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
-    from homofit.model import apply_lora, count_parameters, freeze_parameters, load_tokenizer
+    from homofit.model import apply_lora, count_parameters, freeze_parameters, load_tokenizer, trainable_modules
     from homofit.runtime import build_runtime, seed_everything
 
     if config.data.train is None:
@@ -202,6 +203,11 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     trainable, total = count_parameters(model)
     log.info("%s: %s parameters, %s trainable; %d labels; %s", config.model.name_or_path, f"{total:,}",
              f"{trainable:,}", len(task.labels), runtime.describe())
+    log.info("training: %s; optim.lr %g", trainable_modules(model), config.optim.lr)
+    if trainable < 0.1 * total and config.optim.lr <= METHOD_LEARNING_RATES["full"] * 2:
+        log.warning("only %.1f%% of the parameters train, but optim.lr %g is a full-fine-tuning rate; LoRA and "
+                    "head-only runs usually need 5e-4 to 1e-2 (leave optim.lr out for the method's default)",
+                    100 * trainable / total, config.optim.lr)
     if run is not None:
         run.config.write_text(dump_config(config), encoding="utf-8")
         if resume is None:
@@ -605,7 +611,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     """Score dev on the main process, keep the checkpoint if it is the best so far; others wait."""
     runtime, tracker, step = experiment.runtime, state.tracker, state.step
     if runtime.is_main:
-        report, _ = evaluate(experiment, experiment.splits["dev"])
+        report, predictions = evaluate(experiment, experiment.splits["dev"])
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
         headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
         _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline})
@@ -614,6 +620,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
         else:
             if tracker.update(report, step):
                 _save_best(experiment, step)
+                experiment.best_dev = (report, predictions)
             log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
                      tracker.best, tracker.best_step)
     if runtime.world_size > 1:
@@ -708,7 +715,8 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
 
 
 def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
-    """Reload the best checkpoint exactly as `homofit eval` does and score dev and test with it."""
+    """Reload the best checkpoint exactly as `homofit eval` does and score test with it; dev too, unless this
+    process scored dev with that very model when it saved it (the scores are the same: dev is scored once)."""
     best_path = experiment.run.checkpoint("best")
     model = experiment.task.build_model(str(best_path), experiment.config.model, from_checkpoint=True)
     model.to(experiment.runtime.device)
@@ -717,7 +725,10 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
         if name not in experiment.splits:
             continue
         split = experiment.splits[name]
-        report, predictions = evaluate(experiment, split, model)
+        if name == "dev" and experiment.best_dev is not None:
+            report, predictions = experiment.best_dev
+        else:
+            report, predictions = evaluate(experiment, split, model)
         write_report(experiment.run, name, experiment.task, report)
         write_predictions(experiment.run.prediction_file(name), experiment.task, split.examples, predictions)
         _log_event(experiment.run, {"event": "eval", "split": name, "step": -1,

@@ -144,6 +144,10 @@ def test_spec_meta_and_log(ner_run: Path) -> None:
     sha256 = hashlib.sha256(train_file.read_bytes()).hexdigest()
     assert meta["data"]["train"] == {"path": str(train_file), "sha256": sha256}
     assert (meta["seed"], meta["device"], meta["overrides"]) == (7, "cpu, fp32", [])
+    from homofit import __version__
+    from homofit.buildinfo import homofit_commit
+
+    assert meta["versions"]["homofit"] == __version__ and meta["homofit_commit"] == homofit_commit() is not None
     log = (ner_run / "train.log").read_text()
     assert "INFO training 10 steps from step 0 (5 per epoch, batch 16 x 1 accumulation x 1 processes = 16)" in log
     assert "DEBUG step 10  loss " in log

@@ -10,7 +10,14 @@ from transformers import AutoModelForTokenClassification
 
 from homofit.config import LoraConfig, ModelConfig
 from homofit.errors import HomofitError
-from homofit.model import apply_lora, freeze_parameters, grow_classifier, resolve_model_path, unwrap_adapters
+from homofit.model import (
+    apply_lora,
+    freeze_parameters,
+    grow_classifier,
+    resolve_model_path,
+    trainable_modules,
+    unwrap_adapters,
+)
 
 
 def _model(tiny_bert: Path) -> torch.nn.Module:
@@ -52,7 +59,40 @@ def test_freeze_bottom_more_layers_than_model_has(tiny_bert: Path) -> None:
 def test_freeze_all_but_head(tiny_bert: Path) -> None:
     model = _model(tiny_bert)
     freeze_parameters(model, "all_but_head", 0)
-    assert _trainable(model) == {"classifier.weight", "classifier.bias"}
+    assert _trainable(model) == {"classifier.weight", "classifier.bias"}  # a token classifier has no pooler
+    assert trainable_modules(model) == "classifier (99)"
+
+
+def test_freeze_all_but_head_trains_the_pooler_a_sequence_classifier_reads(tiny_bert: Path) -> None:
+    """BertForSequenceClassification's head is pooler (dense + tanh over [CLS]) + classifier: both train."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    freeze_parameters(model, "all_but_head", 0)
+    assert _trainable(model) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
+                                 "classifier.bias"}
+    assert trainable_modules(model) == "bert.pooler.dense (1,056), classifier (66)"
+    inputs = {"input_ids": torch.tensor([[2, 10, 11, 3]]), "labels": torch.tensor([1])}
+    model(**inputs).loss.backward()
+    assert model.bert.pooler.dense.weight.grad.abs().sum() > 0
+    assert model.bert.encoder.layer[0].attention.self.query.weight.grad is None
+
+
+def test_trainable_modules_folds_layers(tiny_bert: Path) -> None:
+    model = apply_lora(_model(tiny_bert), LoraConfig(r=2, target_modules=["query"]))
+    described = trainable_modules(model)
+    assert "layer.*.attention.self.query.lora_A.default (128)" in described and "classifier" in described
+    assert trainable_modules(_model(tiny_bert)) == "all modules"
+
+
+def test_method_learning_rates_apply_only_when_lr_is_not_set() -> None:
+    from homofit.config import load_config
+
+    rates = {}
+    for method, overrides in (("full", []), ("lora", ["model.lora.r=8"]), ("head", ["model.freeze=all_but_head"])):
+        rates[method] = load_config(None, ["task.type=ner", *overrides]).optim.lr
+    assert rates == {"full": 5e-5, "lora": 5e-4, "head": 1e-3}
+    assert load_config(None, ["task.type=ner", "model.lora.r=8", "optim.lr=2e-5"]).optim.lr == 2e-5
 
 
 def test_model_config_rejects_freeze_layers_without_bottom() -> None:

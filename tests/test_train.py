@@ -437,3 +437,23 @@ def test_out_of_memory_names_the_batch_and_what_to_change(tiny_bert: Path, tmp_p
     message = " ".join(result.output.split())
     assert "out of memory at train.batch_size 8" in message and "data.max_length 64" in message
     assert "raise train.grad_accum" in message
+
+
+def test_dev_is_not_scored_again_at_the_end(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reports/dev.json comes from the evaluation that saved `best`; only test is scored with the reloaded model."""
+    import homofit.train
+
+    original, scored = homofit.train.evaluate, []
+
+    def counting(experiment: Any, split: Any, model: Any = None) -> Any:
+        scored.append(split.name)
+        return original(experiment, split, model)
+
+    monkeypatch.setattr(homofit.train, "evaluate", counting)
+    run = tmp_path / "run"
+    ok(invoke("train", write_spec(tmp_path / "spec.yaml", tiny_bert, train={"save_every": None}), "--run-dir", run))
+    dev_reports = sorted(run.glob("reports/dev-step*.json"))
+    assert scored.count("dev") == len(dev_reports) == 5  # steps 0, 4, 8, 12, 15
+    assert scored.count("test") == 2  # before fine-tuning and with `best`
+    best_step = json.loads((run / "checkpoints" / "best" / "homofit.json").read_text())["step"]
+    assert (run / "reports" / "dev.json").read_text() == (run / "reports" / f"dev-step{best_step}.json").read_text()

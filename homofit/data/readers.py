@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +70,54 @@ def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
+CONLL_SUFFIXES = {".conll", ".conll03", ".iob", ".iob2", ".bio", ".bioes", ".train", ".testa", ".testb", ".annotated",
+                  ".txt", ""}
+FORMATS = ("conll", "jsonl", "json", "csv", "tsv")
+TAG_PATTERN = re.compile(r"^(O|[BIESLU]-\S+|[BIESLU])$")
+
+
 def detect_format(path: Path, declared: str) -> str:
-    """The file's format: the declared one, or one read off the extension when 'auto'."""
+    """The file's format: the declared one; with 'auto', the one its extension names (CoNLL also under the
+    usual names of CoNLL-2003 and its kin: .train, .testa, .testb, .iob, .bio, ...), else the one its first
+    lines look like; 'unknown' when neither tells."""
     if declared != "auto":
         return declared
     suffixes = [suffix for suffix in path.suffixes if suffix != ".gz"]
     suffix = suffixes[-1].lower() if suffixes else ""
-    by_suffix = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".conll": "conll"}
-    return by_suffix.get(suffix, "conll" if suffix in {".txt", ".iob", ".bio", ".annotated", ""} else "unknown")
+    by_suffix = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if suffix in CONLL_SUFFIXES:
+        return "conll"
+    return sniff_format(path)
+
+
+def sniff_format(path: Path, lines: int = 50) -> str:
+    """jsonl when the first line is a JSON object, conll when most lines are `token ... tag` rows, else unknown."""
+    if not path.is_file():
+        return "unknown"
+    sample = []
+    try:
+        for line in open_text(path):
+            if line.strip():
+                sample.append(line.strip())
+            if len(sample) >= lines:
+                break
+    except (UnicodeDecodeError, OSError, EOFError):
+        return "unknown"
+    if not sample:
+        return "unknown"
+    try:
+        if isinstance(json.loads(sample[0]), dict):
+            return "jsonl"
+    except json.JSONDecodeError:
+        pass
+    rows = [line.split("\t") if "\t" in line else line.split() for line in sample]
+    tagged = sum(len(cells) >= 2 and bool(TAG_PATTERN.match(cells[-1])) for cells in rows)
+    return "conll" if tagged >= 0.8 * len(rows) else "unknown"
+
+
+def unknown_format(path: Path, task: str, choices: tuple[str, ...]) -> HomofitError:
+    """The error for a file whose format neither its name nor its content tells."""
+    return HomofitError(f"{path}: cannot tell its format from the name or the first lines; {task} reads "
+                        f"{', '.join(choices)}: set data.format to one of them.")

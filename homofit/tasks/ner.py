@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from homofit.config import StrictModel
-from homofit.data.readers import detect_format, read_conll_sentences, read_jsonl
+from homofit.data.readers import detect_format, read_conll_sentences, read_jsonl, unknown_format
 from homofit.data.tagging import SCHEMES, spans_from_iob2, to_iob2
 from homofit.data.windows import IGNORE_INDEX, align_labels_to_subwords, word_windows
 from homofit.errors import HomofitError
@@ -66,7 +66,10 @@ class NerTask:
             return self._read_conll(path, data.columns)
         if file_format == "jsonl":
             return self._read_jsonl(path, data.columns)
-        raise HomofitError(f"{path}: NER reads CoNLL columns or JSONL, not '{file_format}'; set data.format.")
+        if file_format == "unknown":
+            raise unknown_format(path, "ner", ("conll", "jsonl"))
+        raise HomofitError(f"{path}: NER reads CoNLL columns or JSONL, not '{file_format}'; set data.format to "
+                           "conll or jsonl.")
 
     def _read_conll(self, path: Path, columns: dict[str, int | str]) -> list[NerExample]:
         token_column = _column_index(columns, "token", 0)

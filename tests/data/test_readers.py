@@ -105,3 +105,35 @@ def test_jsonl_errors_name_the_line(tmp_path: Path, text: str, message: str) -> 
 )
 def test_detect_format(name: str, declared: str, expected: str) -> None:
     assert detect_format(Path(name), declared) == expected
+
+
+@pytest.mark.parametrize("name", ["eng.train", "eng.testa", "eng.testb", "train.iob", "dev.bio", "x.conll", "t.txt",
+                                  "train"])
+def test_conll_is_recognised_by_the_usual_names(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_text("EU B-ORG\nrejects O\n", encoding="utf-8")
+    assert detect_format(path, "auto") == "conll"
+
+
+def test_format_is_read_off_the_content_when_the_name_tells_nothing(tmp_path: Path) -> None:
+    conll, jsonl, prose = tmp_path / "a.data", tmp_path / "b.data", tmp_path / "c.data"
+    conll.write_text("-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n")
+    jsonl.write_text('{"tokens": ["a"], "tags": ["O"]}\n')
+    prose.write_text("A sentence with words.\nAnother one here.\n")
+    assert [detect_format(path, "auto") for path in (conll, jsonl, prose)] == ["conll", "jsonl", "unknown"]
+    assert detect_format(prose, "tsv") == "tsv"
+
+
+def test_ner_reads_a_conll_2003_name_and_names_the_choices_otherwise(tmp_path: Path) -> None:
+    from homofit.config import DataConfig
+    from homofit.tasks.ner import NerConfig, NerTask
+
+    path = tmp_path / "eng.testb"
+    path.write_text("EU\tB-ORG\nrejects\tO\n\nPeter\tB-PER\n", encoding="utf-8")
+    task = NerTask(NerConfig(), {})
+    assert [example.tags for example in task.read(path, DataConfig())] == [["B-ORG", "O"], ["B-PER"]]
+    prose = tmp_path / "notes.md"
+    prose.write_text("Some notes.\n")
+    with pytest.raises(HomofitError, match="set data.format to one of them") as error:
+        task.read(prose, DataConfig())
+    assert "ner reads conll, jsonl" in str(error.value)

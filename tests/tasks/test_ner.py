@@ -155,7 +155,7 @@ def test_read_jsonl_errors(tmp_path: Path, line: str, label_names: list[str] | N
 
 def test_read_rejects_other_formats(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", "token,tag\n")
-    assert read_error(ner_task(), path) == f"{path}: NER reads CoNLL columns or JSONL, not 'csv'; set data.format."
+    assert read_error(ner_task(), path) == f"{path}: NER reads CoNLL columns or JSONL, not 'csv'; set data.format to conll or jsonl."
 
 
 def test_read_predict_input_raw_text_and_files(tmp_path: Path) -> None:

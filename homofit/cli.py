@@ -6,7 +6,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -157,14 +156,15 @@ def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
 
 @app.command()
 @user_errors
-def init(task: Annotated[str, typer.Argument(help="The task family, e.g. ner.")]) -> None:
+def init(
+    task: Annotated[str, typer.Argument(help="The task family, e.g. ner.")],
+    method: Annotated[str, typer.Option(help="What trains: full, lora (adapters + head) or head_only "
+                                             "(freeze: all_but_head); the spec gets that method's learning rate.")] = "full",
+) -> None:
     """Print a commented starter spec: homofit init ner > my.yaml"""
-    templates = resources.files("homofit") / "templates"
-    template = templates / f"{task}.yaml"
-    if not template.is_file():
-        known = sorted(entry.name.removesuffix(".yaml") for entry in templates.iterdir() if entry.name.endswith(".yaml"))
-        raise HomofitError(f"no starter spec for task '{task}'; choose one of {', '.join(known)}.")
-    sys.stdout.write(template.read_text(encoding="utf-8"))
+    from homofit.starter import starter_spec
+
+    sys.stdout.write(starter_spec(task, method))
 
 
 def configure_logging() -> None:

@@ -192,6 +192,11 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     plan = plan_training(config, len(splits["train"].features), runtime.world_size)
     # The run directory comes after everything a user can get wrong, so a failed start leaves none behind.
     run = None
+    trainable, total = count_parameters(model)
+    if trainable == 0:
+        raise HomofitError(f"model.freeze: {config.model.freeze} leaves nothing to train in {type(model).__name__} "
+                           "(its output layer is part of the frozen backbone or tied to it); use freeze: embeddings, "
+                           "bottom, or model.lora.")
     if runtime.is_main:
         run = RunDir(resume_run) if resume_run is not None else create_run_dir(
             run_dir, config.output.dir, config.output.name or config.task.type)
@@ -200,7 +205,6 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         log.warning("%s", note)
     if new_labels and previous_labels and resume is None:
         log.warning("labels new to the checkpoint extend its head: %s", ", ".join(new_labels))
-    trainable, total = count_parameters(model)
     log.info("%s: %s parameters, %s trainable; %d labels; %s", config.model.name_or_path, f"{total:,}",
              f"{trainable:,}", len(task.labels), runtime.describe())
     log.info("training: %s; optim.lr %g", trainable_modules(model), config.optim.lr)

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from homofit.cli import app
-from homofit.config import load_config
+from homofit.config import METHOD_LEARNING_RATES, fine_tuning_method, load_config
 from homofit.tasks import task_names
 
 REPO = Path(__file__).parent.parent
@@ -69,3 +69,25 @@ def test_init_prints_a_valid_spec(template: str, tmp_path: Path) -> None:
     written = tmp_path / "my.yaml"
     written.write_text(result.stdout, encoding="utf-8")
     assert load_config(written).task.type == task
+
+
+GENERATION_TEMPLATES = {"dialogue.yaml", "summarization.yaml", "translation.yaml"}
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "head_only"])
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_init_method_writes_the_method_and_its_rate(template: str, method: str, tmp_path: Path) -> None:
+    task = template.removesuffix(".yaml")
+    result = CliRunner().invoke(app, ["init", task, "--method", method])
+    if method == "head_only" and template in GENERATION_TEMPLATES:
+        assert result.exit_code == 2
+        assert "nothing would train; use full or lora." in result.output
+        return
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "my.yaml"
+    written.write_text(result.stdout, encoding="utf-8")
+    spec = load_config(written)
+    assert spec.task.type == task
+    assert fine_tuning_method(spec.model) == method
+    assert spec.optim.lr == METHOD_LEARNING_RATES[method]
+    assert f"  lr: {METHOD_LEARNING_RATES[method]:.1e}".replace("e-0", "e-") in result.stdout  # written, not implied

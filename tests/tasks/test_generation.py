@@ -528,3 +528,11 @@ def test_accumulation_equals_the_large_batch_for_a_causal_lm(tiny_gpt2: Path, tm
     big, small = (load_file(str(runs[batch] / "checkpoints" / "last" / "model.safetensors")) for batch in (8, 2))
     for name in big:
         torch.testing.assert_close(small[name], big[name], rtol=0.0, atol=1e-6, msg=name)
+
+
+def test_head_only_on_a_tied_decoder_is_refused_before_the_run_directory(tiny_gpt2: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", tiny_gpt2, {"type": "translation"}, TRANSLATION)
+    result = invoke("train", spec, "model.freeze=all_but_head", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert "model.freeze: all_but_head leaves nothing to train in GPT2LMHeadModel" in " ".join(result.stderr.split())
+    assert not (tmp_path / "run").exists()

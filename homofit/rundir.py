@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -58,6 +59,21 @@ class RunDir:
             handle.write(json.dumps(event) + "\n")
 
 
+def check_writable(path: Path, key: str, folder: bool = True) -> None:
+    """Before any work: `path` (a folder to create or fill, or with folder=False a file to create) can be
+    written, i.e. it is not a file where a folder belongs and its nearest existing folder is writable."""
+    if folder and path.exists() and not path.is_dir():
+        raise HomofitError(f"{key} {path}: is a file, not a folder; name a folder (it is created if missing).")
+    ancestor = path if folder else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise HomofitError(f"{key} {path}: {ancestor} is a file, not a folder; choose another place.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise HomofitError(f"{key} {path}: cannot write in {ancestor} (permission denied); choose a folder you can "
+                           "write, or change its permissions.")
+
+
 def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunDir:
     """Make a new run directory: exactly `explicit`, or a unique `<prefix>-<time>` under `output_dir`.
 
@@ -76,8 +92,13 @@ def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunD
         while root.exists():
             suffix += 1
             root = output_dir / f"{safe_prefix}-{stamp}-{suffix}"
-    for folder in (root, root / "checkpoints", root / "reports", root / "predictions"):
-        folder.mkdir(parents=True, exist_ok=True)
+    check_writable(root, "--run-dir" if explicit is not None else "output.dir")
+    try:
+        for folder in (root, root / "checkpoints", root / "reports", root / "predictions"):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HomofitError(f"{'--run-dir' if explicit is not None else 'output.dir'} {root}: cannot create the run "
+                           f"directory ({error.strerror or error}); choose a folder you can write.") from None
     return RunDir(root)
 
 

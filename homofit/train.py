@@ -10,6 +10,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
 from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
 from homofit.errors import HomofitError, NonFiniteLoss, TrainingInterrupted
-from homofit.rundir import RunDir, create_run_dir, file_sha256, run_metadata
+from homofit.rundir import RunDir, check_writable, create_run_dir, file_sha256, run_metadata
 from homofit.state import (
     BestTracker,
     LogWindow,
@@ -100,9 +101,32 @@ def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev
         examples = task.read(path, data)
         if not examples:
             raise HomofitError(f"data.{name}: {path} holds no examples.")
+        examples = _check_targets(examples, name, data.skip_empty_targets)
         cap = data.max_train_samples if name == "train" else data.max_eval_samples
         read[name] = (path, examples[:cap] if cap else examples)
     return read
+
+
+def _check_targets(examples: list[Any], split: str, skip_empty: bool) -> list[Any]:
+    """Generation examples (they carry `references`) whose every reference is blank: an error in training data
+    (the model would learn to stop at once), or dropped and counted with data.skip_empty_targets; in dev and
+    test data they are kept and reported."""
+    empty = [example for example in examples
+             if isinstance(getattr(example, "references", None), list)
+             and not any(reference.strip() for reference in example.references)]
+    if not empty:
+        return examples
+    if split == "train" and not skip_empty:
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise HomofitError(f"{empty[0].origin}: empty target in the training data{more}; fill it in, or set "
+                           "data.skip_empty_targets: true to drop such examples.")
+    if split == "train":
+        log.warning("data.train: %d of %d examples have an empty target and are skipped (data.skip_empty_targets)",
+                    len(empty), len(examples))
+        return [example for example in examples if example not in empty]
+    log.warning("data.%s: %d of %d examples have an empty reference (first: %s); they are scored against it",
+                split, len(empty), len(examples), empty[0].origin)
+    return examples
 
 
 def check_training_spec(config: Any, task: Task) -> None:
@@ -146,11 +170,17 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
 def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
     that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
-    from homofit.model import apply_lora, count_parameters, freeze_parameters, load_tokenizer, trainable_modules
+    from homofit.model import (apply_lora, check_model_fits, count_parameters, freeze_parameters, load_tokenizer,
+                               trainable_modules)
     from homofit.runtime import build_runtime, seed_everything
 
     if config.data.train is None:
         raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
+    if resume_run is None:
+        if run_dir is not None:
+            check_writable(run_dir, "--run-dir")
+        else:
+            check_writable(config.output.dir, "output.dir")
     resume = read_trainer_state(RunDir(resume_run).checkpoint("last")) if resume_run is not None else None
     # A resumed run takes its weights, tokenizer and labels from `last`; LoRA rebuilds the adapters on the
     # original backbone and restores them from the trainer state, since `last` holds merged weights.
@@ -168,8 +198,10 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         task_state, previous_labels = state.task_state, state.task_state.get("labels")
     task = build_task(config.task, task_state)
     check_training_spec(config, task)
+    check_model_fits(config)
     raw_splits = read_splits(task, config)
     new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
+    data_notes = unseen_label_notes(task, raw_splits)
     data_hashes = {name: file_sha256(path) for name, (path, _) in raw_splits.items()}
     run_fingerprint = fingerprint(config_to_dict(config), data_hashes, list(task.labels))
     if resume is not None:
@@ -201,7 +233,7 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         run = RunDir(resume_run) if resume_run is not None else create_run_dir(
             run_dir, config.output.dir, config.output.name or config.task.type)
     _attach_log_file(run)
-    for note in plan.notes:
+    for note in [*data_notes, *plan.notes]:
         log.warning("%s", note)
     if new_labels and previous_labels and resume is None:
         log.warning("labels new to the checkpoint extend its head: %s", ", ".join(new_labels))
@@ -271,7 +303,41 @@ def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None
     batch_size = config.train.eval_batch_size or config.train.batch_size
     predictions = predict_split(model or experiment.model, experiment.task, experiment.tokenizer, split, batch_size,
                                 experiment.runtime)
-    return experiment.task.score(split.examples, predictions), predictions
+    report = experiment.task.score(split.examples, predictions)
+    unseen = unseen_labels(experiment.task, split.examples)
+    if unseen:
+        report["unseen_labels"] = unseen  # gold labels the model cannot predict: each is scored as an error
+    return report, predictions
+
+
+def gold_labels(example: Any) -> list[str]:
+    """The gold labels an example carries: NER tags, classification labels or a relation label."""
+    for name in ("tags", "labels", "label"):
+        value = getattr(example, name, None)
+        if value is not None:
+            return [value] if isinstance(value, str) else [str(item) for item in value]
+    return []
+
+
+def unseen_labels(task: Task, examples: list[Any]) -> dict[str, int]:
+    """How often each gold label the training data never had occurs in `examples`."""
+    known = set(getattr(task, "labels", None) or [])
+    if not known:
+        return {}
+    counts = Counter(label for example in examples for label in gold_labels(example) if label not in known)
+    return dict(sorted(counts.items()))
+
+
+def unseen_label_notes(task: Task, splits: dict[str, tuple[Path, list]]) -> list[str]:
+    notes = []
+    for name in ("dev", "test"):
+        if name in splits:
+            unseen = unseen_labels(task, splits[name][1])
+            if unseen:
+                shown = ", ".join(f"{label} ({count})" for label, count in unseen.items())
+                notes.append(f"data.{name}: labels never seen in training: {shown}; the model cannot predict them, "
+                             "so each counts as an error (reports list them under unseen_labels)")
+    return notes
 
 
 def write_report(run: RunDir, name: str, task: Task, report: dict[str, Any]) -> None:

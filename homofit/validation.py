@@ -13,8 +13,13 @@ def validate_spec(config: Any) -> list[str]:
     """Lines describing what was checked; raises HomofitError on the first problem."""
     if config.data.train is None:
         raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
+    from homofit.model import check_model_fits
+    from homofit.rundir import check_writable
+
     task = build_task(config.task)
     check_training_spec(config, task)
+    check_model_fits(config)
+    check_writable(config.output.dir, "output.dir")
     splits = read_splits(task, config)
     task.set_labels(splits["train"][1], None)
     lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from homofit.errors import HomofitError
+from homofit.textfiles import read_text
 
 
 @dataclass
@@ -40,7 +41,7 @@ def read_sgd(path: Path) -> list[Dialogue]:
     dialogues = []
     for file in sgd_files(path):
         try:
-            records = json.loads(file.read_text(encoding="utf-8"))
+            records = json.loads(read_text(file))
         except json.JSONDecodeError as error:
             raise HomofitError(f"{file}:{error.lineno}: not valid JSON ({error.msg}).") from None
         if not isinstance(records, list):

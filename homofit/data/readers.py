@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from homofit.errors import HomofitError
+from homofit.textfiles import text_lines
 
 
 @dataclass
@@ -22,13 +22,8 @@ class TokenRow:
 
 
 def open_text(path: Path) -> Iterator[str]:
-    """Lines of a text file, gzip or plain, without their line ends."""
-    if not path.is_file():
-        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline=None) as handle:
-        for line in handle:
-            yield line.rstrip("\r\n")
+    """Lines of a text file, gzip or plain, without their line ends; UTF-8, a byte-order mark dropped."""
+    return text_lines(path)
 
 
 def read_conll_sentences(path: Path) -> list[TokenRow]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from homofit.data.readers import read_jsonl
 from homofit.errors import HomofitError
+from homofit.textfiles import read_text
 
 JSONL_KEYS = ("id", "title", "question", "context", "answers")
 
@@ -43,10 +44,8 @@ class QaExample:
 
 def read_squad_json(path: Path) -> list[QaExample]:
     """Questions of a SQuAD file: data[].paragraphs[].qas[] with answers[].text/answer_start (v2: is_impossible)."""
-    if not path.is_file():
-        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise HomofitError(f"{path}:{error.lineno}: not valid JSON ({error.msg}).") from None
     articles = document.get("data") if isinstance(document, dict) else None
@@ -55,20 +54,35 @@ def read_squad_json(path: Path) -> list[QaExample]:
                            "JSON Lines files need the .jsonl extension or data.format: jsonl.")
     examples = []
     for article_index, article in enumerate(articles):
+        where = f"{path}: data[{article_index}]"
+        _expect(article, dict, where, "an article object with 'paragraphs'")
         title = str(article.get("title", f"article {article_index}"))
-        for paragraph_index, paragraph in enumerate(article.get("paragraphs", [])):
+        paragraphs = _expect(article.get("paragraphs", []), list, f"{where}.paragraphs", "a list of paragraphs")
+        for paragraph_index, paragraph in enumerate(paragraphs):
             where = f"{path}: data[{article_index}].paragraphs[{paragraph_index}]"
+            _expect(paragraph, dict, where, "a paragraph object with 'context' and 'qas'")
             context = paragraph.get("context")
             if not isinstance(context, str):
                 raise HomofitError(f"{where}: no 'context' text.")
-            for question_index, qa in enumerate(paragraph.get("qas", [])):
+            questions = _expect(paragraph.get("qas", []), list, f"{where}.qas", "a list of questions")
+            for question_index, qa in enumerate(questions):
+                _expect(qa, dict, f"{where}.qas[{question_index}]", "a question object with 'id', 'question' and "
+                                                                      "'answers'")
                 question_id = str(qa.get("id", f"{article_index}-{paragraph_index}-{question_index}"))
                 source = f"{where}.qas[{question_index}] (id {question_id})"
                 if not isinstance(qa.get("question"), str):
                     raise HomofitError(f"{source}: no 'question' text.")
-                answers = [] if qa.get("is_impossible") else _answers_from_list(qa.get("answers", []), context, source)
+                answers = [] if qa.get("is_impossible") else _answers_from_list(
+                    _expect(qa.get("answers", []), list, f"{source}.answers", "a list of answers"), context, source)
                 examples.append(QaExample(question_id, qa["question"], context, answers, title, source))
     return examples
+
+
+def _expect(value: Any, kind: type, where: str, what: str) -> Any:
+    """`value` when it is a `kind`; else the error naming the JSON path and what belongs there."""
+    if not isinstance(value, kind):
+        raise HomofitError(f"{where}: expected {what}, found {type(value).__name__} {json.dumps(value)[:40]}.")
+    return value
 
 
 def read_qa_jsonl(path: Path, keys: dict[str, str]) -> list[QaExample]:

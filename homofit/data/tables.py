@@ -7,7 +7,6 @@ A task names what it needs (`text`, `label`, ...) and where each one is (`data.c
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 from homofit.data.readers import read_jsonl
 from homofit.errors import HomofitError
+from homofit.textfiles import read_text
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 
@@ -51,10 +51,7 @@ def read_table(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
     Line ends may be LF or CRLF; a UTF-8 byte-order mark is dropped.
     """
-    if not path.is_file():
-        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as raw, \
-            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=True)
         last_line = 0
         while True:
@@ -65,8 +62,6 @@ def read_table(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             except csv.Error as error:
                 raise HomofitError(f"{path}:{last_line + 1}: malformed {_format_name(delimiter)} ({error}); "
                                    "a quote that opens a cell must close it, and quotes inside one are doubled.") from None
-            except UnicodeDecodeError as error:
-                raise HomofitError(f"{path}: not UTF-8 text ({error.reason} near line {last_line + 1}).") from None
             first_line, last_line = last_line + 1, reader.line_num
             if any(cell.strip() for cell in cells):
                 yield first_line, cells

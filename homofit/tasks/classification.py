@@ -16,6 +16,7 @@ from homofit.data.tables import Record, is_file, read_records
 from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import HomofitError
 from homofit.tasks import register
+from homofit.textfiles import text_lines
 
 if TYPE_CHECKING:
     import torch
@@ -106,7 +107,7 @@ class ClassificationTask:
                 if file_format == "jsonl":
                     columns = {key: column if isinstance(column, str) else key for key, column in columns.items()}
                 return self._read(path, file_format, columns, data.header, labeled=False)
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = list(text_lines(path))
         else:
             lines = path_or_text.splitlines()
         pairs = "text_pair" in data.columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from homofit.data.tagging import SCHEMES, spans_from_iob2, to_iob2
 from homofit.data.windows import IGNORE_INDEX, align_labels_to_subwords, word_windows
 from homofit.errors import HomofitError
 from homofit.tasks import register
+from homofit.textfiles import text_lines
 
 if TYPE_CHECKING:
     import torch
@@ -89,15 +91,24 @@ class NerTask:
             examples.append(NerExample(tokens, self._to_iob2(tags, path, sentence.lines), f"{path}:{sentence.lines[0]}"))
         return examples
 
-    def _read_jsonl(self, path: Path, columns: dict[str, int | str]) -> list[NerExample]:
+    def _read_jsonl(self, path: Path, columns: dict[str, int | str], labeled: bool = True) -> list[NerExample]:
         tokens_key = str(columns.get("tokens", "tokens"))
         tags_key = str(columns.get("tags", "tags"))
         examples = []
         for line, record in read_jsonl(path):
             if tokens_key not in record:
                 raise HomofitError(f"{path}:{line}: no '{tokens_key}' field; set data.columns.tokens.")
-            tokens = [str(token) for token in record[tokens_key]]
+            tokens = record[tokens_key]
+            if not isinstance(tokens, list) or not all(isinstance(token, (str, int, float)) for token in tokens):
+                raise HomofitError(f"{path}:{line}: '{tokens_key}' must be a list of token strings, not "
+                                   f"{json.dumps(tokens)[:40]}.")
+            tokens = [str(token) for token in tokens]
             tags = record.get(tags_key)
+            if tags is None and labeled:
+                raise HomofitError(f"{path}:{line}: no '{tags_key}' field; training and scoring need a tag for every "
+                                   "token (set data.columns.tags to the field's name).")
+            if tags is not None and not isinstance(tags, list):
+                raise HomofitError(f"{path}:{line}: '{tags_key}' must be a list with one tag per token.")
             if tags is not None:
                 tags = self._tag_names(tags, path, line)
                 if len(tags) != len(tokens):
@@ -137,9 +148,11 @@ class NerTask:
         path = Path(path_or_text)
         if _is_file(path):
             file_format = detect_format(path, data.format)
-            if file_format in {"conll", "jsonl"} and path.suffix != ".txt":
+            if file_format == "jsonl" and path.suffix != ".txt":
+                return self._read_jsonl(path, data.columns, labeled=False)
+            if file_format == "conll" and path.suffix != ".txt":
                 return self.read(path, data.model_copy(update={"format": file_format}))
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = list(text_lines(path))
         else:
             lines = path_or_text.splitlines()
         return [_example_from_text(line, f"line {number}") for number, line in enumerate(lines, 1) if line.strip()]

@@ -81,8 +81,9 @@ class TranslationTask:
             target = record.get(target_key)
             if target is None and need_target:
                 raise HomofitError(f"{path}:{line}: no '{target_key}' field; set data.columns.target.")
-            references = [target] if isinstance(target, str) else list(target or [])
-            if not all(isinstance(reference, str) for reference in references):
+            references = [target] if isinstance(target, str) else target if isinstance(target, list) else []
+            if target is not None and not (isinstance(target, (str, list))
+                                           and all(isinstance(reference, str) for reference in references)):
                 raise HomofitError(f"{path}:{line}: '{target_key}' must be a string or a list of strings.")
             examples.append(TranslationExample(record[source_key], references, f"{path}:{line}"))
         return examples

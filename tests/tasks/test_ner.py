@@ -117,11 +117,13 @@ def test_read_converts_scheme_to_iob2(tmp_path: Path, scheme: str, tags: list[st
 def test_read_jsonl_string_tags(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", '{"tokens": ["Ada", "Lovelace", "wrote"], "tags": ["B-PER", "I-PER", "O"]}\n'
                                        '{"tokens": ["unlabeled"]}\n')
-    examples = ner_task().read(path, DataConfig())
+    examples = ner_task().read_predict_input(str(path), DataConfig())  # predict input: tags optional
     assert [(example.tokens, example.tags, example.source) for example in examples] == [
         (["Ada", "Lovelace", "wrote"], ["B-PER", "I-PER", "O"], f"{path}:1"),
         (["unlabeled"], None, f"{path}:2"),
     ]
+    with pytest.raises(HomofitError, match=r"a.jsonl:2: no 'tags' field; training and scoring need a tag"):
+        ner_task().read(path, DataConfig())  # train, dev, test and eval --data are scored: tags required
 
 
 def test_read_jsonl_integer_tags_with_label_names(tmp_path: Path) -> None:

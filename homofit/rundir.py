@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +69,12 @@ def check_writable(path: Path, key: str, folder: bool = True) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise HomofitError(f"{key} {path}: {ancestor} is a file, not a folder; choose another place.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise HomofitError(f"{key} {path}: cannot write in {ancestor} (permission denied); choose a folder you can "
-                           "write, or change its permissions.")
+    try:  # a real write: permission bits, read-only mounts and pseudo file systems all answer the same way
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise HomofitError(f"{key} {path}: cannot write in {ancestor} ({error.strerror or error}); choose a folder "
+                           "you can write, or change its permissions.") from None
 
 
 def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunDir:

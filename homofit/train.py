@@ -90,8 +90,11 @@ class FitResult:
 # -- setup ------------------------------------------------------------------------------------------------
 
 
-def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev", "test")) -> dict[str, tuple[Path, list]]:
-    """Read each split named in data.*, capped by max_train_samples / max_eval_samples."""
+def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev", "test"),
+                notes: list[str] | None = None) -> dict[str, tuple[Path, list]]:
+    """Read each split named in data.*, capped by max_train_samples / max_eval_samples. What is worth a
+    warning goes to `notes` (logged once the run's log file is open), or is logged at once."""
+    notes = notes if notes is not None else _LogNow()
     data = config.data
     read = {}
     for name in names:
@@ -101,13 +104,18 @@ def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev
         examples = task.read(path, data)
         if not examples:
             raise HomofitError(f"data.{name}: {path} holds no examples.")
-        examples = _check_targets(examples, name, data.skip_empty_targets)
+        examples = _check_targets(examples, name, data.skip_empty_targets, notes)
         cap = data.max_train_samples if name == "train" else data.max_eval_samples
         read[name] = (path, examples[:cap] if cap else examples)
     return read
 
 
-def _check_targets(examples: list[Any], split: str, skip_empty: bool) -> list[Any]:
+class _LogNow(list):
+    def append(self, note: str) -> None:
+        log.warning("%s", note)
+
+
+def _check_targets(examples: list[Any], split: str, skip_empty: bool, notes: list[str]) -> list[Any]:
     """Generation examples (they carry `references`) whose every reference is blank: an error in training data
     (the model would learn to stop at once), or dropped and counted with data.skip_empty_targets; in dev and
     test data they are kept and reported."""
@@ -121,11 +129,12 @@ def _check_targets(examples: list[Any], split: str, skip_empty: bool) -> list[An
         raise HomofitError(f"{empty[0].origin}: empty target in the training data{more}; fill it in, or set "
                            "data.skip_empty_targets: true to drop such examples.")
     if split == "train":
-        log.warning("data.train: %d of %d examples have an empty target and are skipped (data.skip_empty_targets)",
-                    len(empty), len(examples))
-        return [example for example in examples if example not in empty]
-    log.warning("data.%s: %d of %d examples have an empty reference (first: %s); they are scored against it",
-                split, len(empty), len(examples), empty[0].origin)
+        notes.append(f"data.train: {len(empty)} of {len(examples)} examples have an empty target and are skipped "
+                     "(data.skip_empty_targets)")
+        skipped = {id(example) for example in empty}
+        return [example for example in examples if id(example) not in skipped]
+    notes.append(f"data.{split}: {len(empty)} of {len(examples)} examples have an empty reference (first: "
+                 f"{empty[0].origin}); they are scored against it")
     return examples
 
 
@@ -199,9 +208,10 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     task = build_task(config.task, task_state)
     check_training_spec(config, task)
     check_model_fits(config)
-    raw_splits = read_splits(task, config)
+    data_notes: list[str] = []
+    raw_splits = read_splits(task, config, notes=data_notes)
     new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
-    data_notes = unseen_label_notes(task, raw_splits)
+    data_notes += unseen_label_notes(task, raw_splits)
     data_hashes = {name: file_sha256(path) for name, (path, _) in raw_splits.items()}
     run_fingerprint = fingerprint(config_to_dict(config), data_hashes, list(task.labels))
     if resume is not None:

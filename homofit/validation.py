@@ -6,7 +6,7 @@ from typing import Any
 
 from homofit.errors import HomofitError
 from homofit.tasks import build_task
-from homofit.train import check_training_spec, read_splits
+from homofit.train import check_training_spec, read_splits, unseen_label_notes
 
 
 def validate_spec(config: Any) -> list[str]:
@@ -25,4 +25,5 @@ def validate_spec(config: Any) -> list[str]:
     lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]
     if task.labels:
         lines.append(f"labels ({len(task.labels)}): {', '.join(task.labels)}")
+    lines += [f"warning: {note}" for note in unseen_label_notes(task, splits)]
     return lines

@@ -127,8 +127,10 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 def read_only(path: Path) -> Path:
+    """A folder this user cannot write in: read-only permission bits, or for root (who ignores them) a
+    folder under /proc, where nobody can create a file."""
     if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
+        return Path("/proc") / path.name
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(stat.S_IRUSR | stat.S_IXUSR)
     return path
@@ -274,3 +276,65 @@ def test_broken_input_is_one_clear_message(case: Case, tmp_path: Path, tiny_bert
     assert len(result.stderr.strip().splitlines()) <= 4, result.stderr  # a line or two, not a dump
     assert fingerprint(folder) == before  # nothing of the user's changed, no run directory written
     assert not (folder / "runs").is_dir() or not any((folder / "runs").iterdir())
+
+
+# -- legal but unusual inputs work --------------------------------------------------------------------------
+
+
+def test_crlf_and_byte_order_mark_read_like_plain_lf(tmp_path: Path, tiny_bert: Path) -> None:
+    from homofit.config import load_config
+    from homofit.tasks import build_task
+
+    plain = (NER / "train.conll").read_text(encoding="utf-8")
+    unusual = data_file(tmp_path, "train.conll", ("\ufeff-DOCSTART- -X- O O\n\n" + plain).replace("\n", "\r\n"))
+    spec = spec_for(tmp_path, tiny_bert, data={"train": str(unusual)})
+    spec_file = data_file(tmp_path, "spec.yaml", ("\ufeff" + yaml.safe_dump(spec)).replace("\n", "\r\n"))
+    config = load_config(spec_file)
+    task = build_task(config.task)
+    read = [(example.tokens, example.tags) for example in task.read(unusual, config.data)]
+    expected = [(example.tokens, example.tags) for example in task.read(NER / "train.conll", config.data)]
+    assert read == expected and read[0][0][0] == "@paulwalk"  # no sentence of -DOCSTART-, no BOM on a token
+    result = invoke("train", spec_file, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_label_unseen_in_training_is_counted_and_named(tmp_path: Path, tiny_bert: Path) -> None:
+    rows = (DATA / "classification" / "sst2_train.tsv").read_text(encoding="utf-8").splitlines()
+    dev = data_file(tmp_path, "dev.tsv", "\n".join([rows[0], *rows[1:9], "7\ta label the training data never had",
+                                                    "7\tand another one"]) + "\n")
+    spec = write_yaml(tmp_path / "spec.yaml", spec_for(tmp_path, tiny_bert, "classification", data={"dev": str(dev)}))
+    result = invoke("train", spec, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    log = " ".join((tmp_path / "run" / "train.log").read_text(encoding="utf-8").split())
+    assert "data.dev: labels never seen in training: 7 (2)" in log
+    report = json.loads((tmp_path / "run" / "reports" / "dev.json").read_text(encoding="utf-8"))
+    assert report["unseen_labels"] == {"7": 2}
+
+
+def test_skip_empty_targets_drops_and_counts_them(tmp_path: Path, tiny_bert: Path) -> None:
+    train = data_file(tmp_path, "train.jsonl", '{"source": "a b", "target": "c d"}\n{"source": "e", "target": ""}\n'
+                                               '{"source": "f g", "target": "h"}\n')
+    spec = write_yaml(tmp_path / "spec.yaml", spec_for(tmp_path, tiny_bert, "translation", data={
+        "train": str(train), "skip_empty_targets": True}))
+    result = invoke("train", spec, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    log = " ".join((tmp_path / "run" / "train.log").read_text(encoding="utf-8").split())
+    assert "data.train: 1 of 3 examples have an empty target and are skipped" in log
+
+
+def test_backbone_weights_missing_from_a_model_folder_are_named(tmp_path: Path, tiny_bert: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Only a new task head may start from random values; a missing backbone weight is said out loud."""
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    weights = load_file(model / "model.safetensors")
+    dropped = sorted(key for key in weights if "layer.1.output.dense" in key)
+    save_file({key: value for key, value in weights.items() if key not in dropped}, model / "model.safetensors",
+              metadata={"format": "pt"})
+    result = invoke(*train_with(tmp_path, model), "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    message = " ".join(caplog.text.split())  # the console's log handler is installed by main(), not here
+    assert f"{len(dropped)} weights are not in the checkpoint and start from random values" in message
+    assert "layer.1.output.dense" in message and "classifier" not in message.split("random values:")[1][:200]

@@ -51,11 +51,23 @@ def train(
     resume: Annotated[Optional[str], typer.Option(
         "--resume", help="Continue a run from its checkpoints/last: a run directory, or 'auto' for the newest "
                          "unfinished run of this spec under output.dir (a new run when there is none).")] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", help="Train once per seed (e.g. 1,2,3), each in its own run directory under one folder, and "
+                        "summarize them: mean, standard deviation and `homofit compare` of the runs.")] = None,
 ) -> None:
     """Fine-tune a model as the spec says and write a run directory."""
     from homofit.reporting import print_train_summary, train_progress
     from homofit.train import train as run_training
 
+    if seeds is not None:
+        from homofit.seeds import parse_seeds, train_seeds
+
+        if resume is not None or config is None:
+            raise HomofitError("--seeds: give the spec, and no --resume (resume each seed's run on its own).")
+        seed_list = parse_seeds(seeds)
+        quiet_transformers()
+        train_seeds(config, overrides or [], seed_list, run_dir, lambda: train_progress(console), console)
+        return
     spec, resume_run = _train_spec(config, overrides or [], run_dir, resume)
     quiet_transformers()
     with train_progress(console) as progress:
@@ -146,6 +158,45 @@ def predict(
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:
         error_console.print(f"wrote {len(records)} predictions to {out}")
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CHECKPOINT...", help="Run directories (their "
+                                               "predictions) or checkpoints (predicted here).")],
+    split: Annotated[str, typer.Option("--split", help="dev or test.")] = "test",
+    data: Annotated[Optional[Path], typer.Option("--data", help="With checkpoints: predict on this file.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write compare.json, compare.txt and figures here.")] = None,
+    before: Annotated[bool, typer.Option("--before", help="Each run against its model before fine-tuning.")] = False,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    fail_below: Annotated[float, typer.Option("--fail-below", help="Generation: an output scoring under this "
+                                                                   "sentence-level chrF / ROUGE-L (0-100) fails.")] = 50.0,
+) -> None:
+    """Is one run really better than another, and do they fail on the same examples?"""
+    import importlib.util
+
+    from rich.progress import Progress
+
+    from homofit.compare import compare, load_models, print_summary, write_outputs
+    from homofit.rundir import check_writable
+
+    if split not in {"dev", "test"}:
+        raise HomofitError(f"--split {split}: choose dev or test.")
+    if importlib.util.find_spec("scipy") is None:
+        raise HomofitError("compare needs scipy for McNemar's exact test: pip install scipy")
+    if out is not None:
+        check_writable(out, "--out")
+    quiet_transformers()
+    models = load_models(list(runs), split, data, before, fail_below)
+    with Progress(console=error_console, transient=True) as progress:
+        bar = progress.add_task("bootstrap resamples", total=resamples)
+        result = compare(models, resamples, seed, lambda done: progress.advance(bar, done))
+    print_summary(console, result)
+    if out is not None:
+        for path in write_outputs(result, out):
+            error_console.print(f"wrote {path}", highlight=False)
 
 
 @app.command()

@@ -51,13 +51,7 @@ def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path |
         name = split
     else:
         name = data.name.split(".")[0]
-    examples = loaded.task.read(data, loaded.config.data)
-    if loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
-        examples = examples[: loaded.config.data.max_eval_samples]
-    features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
-    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split(name, data, examples, features),
-                                loaded.eval_batch_size, loaded.runtime)
-    report = loaded.task.score(examples, predictions)
+    examples, predictions, report = score_examples(loaded, data, split, name)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -65,6 +59,18 @@ def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path |
         write_report_figures(loaded.task, report, out, name)
         write_predictions(out / f"{name}.predictions.jsonl", loaded.task, examples, predictions)
     return name, report
+
+
+def score_examples(loaded: LoadedCheckpoint, data: Path, split: str, name: str | None = None) -> tuple[list, list, dict]:
+    """Read `data`, predict with the checkpoint and score: (examples, predictions, report). The spec's own
+    split is capped by data.max_eval_samples, as in training."""
+    examples = loaded.task.read(data, loaded.config.data)
+    if loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
+        examples = examples[: loaded.config.data.max_eval_samples]
+    features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
+    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer,
+                                Split(name or split, data, examples, features), loaded.eval_batch_size, loaded.runtime)
+    return examples, predictions, loaded.task.score(examples, predictions)
 
 
 def predict(checkpoint: Path, source: str, out: Path | None) -> list[dict[str, Any]]:

@@ -696,6 +696,8 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
         headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
         _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline})
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
+            write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
+                              experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
             log.info("before fine-tuning: dev %s %.4f", tracker.metric, report[tracker.metric])
         else:
             if tracker.update(report, step):
@@ -787,8 +789,10 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
     """
     if not (experiment.runtime.is_main and experiment.config.train.eval_before_training and "test" in experiment.splits):
         return {}
-    report, _ = evaluate(experiment, experiment.splits["test"])
+    report, predictions = evaluate(experiment, experiment.splits["test"])
     write_report(experiment.run, "test-before", experiment.task, report)
+    write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
+                      predictions)
     _log_event(experiment.run, {"event": "eval", "split": "test-before", "step": 0,
                                 **{key: value for key, value in report.items() if isinstance(value, float)}})
     return {"test (before fine-tuning)": report}

@@ -90,6 +90,7 @@ def test_run_directory_holds_exactly_these_files(ner_run: Path) -> None:
         "reports/dev-step10.json", "reports/dev-step10.txt", "reports/dev.json", "reports/dev.txt",
         "reports/test.json", "reports/test.txt", "reports/test-before.json", "reports/test-before.txt",
         "predictions/dev.jsonl", "predictions/test.jsonl",
+        "predictions/dev-before.jsonl", "predictions/test-before.jsonl",  # for `homofit compare --before`
     }
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
 
 class Task(Protocol):
@@ -75,6 +76,10 @@ class Task(Protocol):
 
     def prediction_records(self, examples: list[Any], predictions: list[Any]) -> list[dict[str, Any]]:
         """JSON-able records, one per example, for predictions/*.jsonl and `predict`."""
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """From scored prediction records: whether each example is right (generation: its sentence-level
+        score is at least `fail_below`) and the counts the headline metrics are computed from, on any subset."""
 
     def state(self) -> dict[str, Any]:
         """What homofit.json keeps so `eval` and `predict` can rebuild the task."""

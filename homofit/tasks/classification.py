@@ -19,6 +19,7 @@ from homofit.tasks import register
 from homofit.textfiles import text_lines
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -344,6 +345,15 @@ class ClassificationTask:
         if "matrix" in matrix:
             save_confusion_matrix_png(matrix["labels"], matrix["matrix"], folder / f"{name}.confusion.png",
                                       f"{name}: accuracy {report['accuracy']:.4f}")
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import label_outcomes, multi_label_outcomes
+
+        if self.config.multi_label:
+            return multi_label_outcomes(records, self.labels)
+        return label_outcomes(records, self.labels)
 
     def prediction_records(self, examples: list[TextExample], predictions: list[ClassPrediction]) -> list[dict[str, Any]]:
         records = []

@@ -25,6 +25,7 @@ from homofit.generation import (
 from homofit.tasks import register
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -180,6 +181,13 @@ class DialogueTask:
         notes = [f"perplexity of the reference responses over {report['reference_tokens']} tokens (lower is better)",
                  f"BLEU signature  {report['bleu_signature']}"]
         return format_generation_report(report, ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"), notes)
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import generation_outcomes
+
+        return generation_outcomes(records, "sentence_rougeL", fail_below)
 
     def prediction_records(self, examples: list[DialogueExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
         from homofit.generation import generation_record

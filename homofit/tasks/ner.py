@@ -19,6 +19,7 @@ from homofit.tasks import register
 from homofit.textfiles import text_lines
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -282,6 +283,13 @@ class NerTask:
         from homofit.metrics.entities import format_entity_report
 
         return format_entity_report(report)
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import tagging_outcomes
+
+        return tagging_outcomes(records)
 
     def prediction_records(self, examples: list[NerExample], predictions: list[NerPrediction]) -> list[dict[str, Any]]:
         records = []

@@ -25,6 +25,7 @@ from homofit.errors import HomofitError
 from homofit.tasks import register
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import numpy
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -291,6 +292,13 @@ class QaTask:
         from homofit.metrics.squad import format_squad_report
 
         return format_squad_report(report)
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import qa_outcomes
+
+        return qa_outcomes(records)
 
     def prediction_records(self, examples: list[QaExample], predictions: list[QaPrediction]) -> list[dict[str, Any]]:
         from homofit.metrics.squad import ScoredQuestion, question_scores

@@ -25,6 +25,7 @@ from homofit.errors import HomofitError
 from homofit.tasks import register
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -396,6 +397,13 @@ class RelationTask:
         matrix = report["confusion_matrix"]
         save_confusion_matrix_png(matrix["labels"], matrix["matrix"], folder / f"{name}.confusion.png",
                                   f"{name}: official macro-F1 {100 * report['official_macro_f1']:.2f}%")
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import relation_outcomes
+
+        return relation_outcomes(records, self.config.negative_label)
 
     def prediction_records(self, examples: list[RelationExample], predictions: list[RelationPrediction]) -> list[dict[str, Any]]:
         records = []

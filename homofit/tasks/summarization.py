@@ -21,6 +21,7 @@ from homofit.generation import (
 from homofit.tasks import register
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -141,6 +142,13 @@ class SummarizationTask:
         note = (f"ROUGE F1 x 100 (rouge-score, Porter stemmer); each document scores against the best of its "
                 f"references ({references['summaries']} for {references['documents']} documents)")
         return format_generation_report(report, ("rouge1", "rouge2", "rougeL", "rougeLsum"), [note])
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import generation_outcomes
+
+        return generation_outcomes(records, "sentence_rougeL", fail_below)
 
     def prediction_records(self, examples: list[SummarizationExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
         from homofit.generation import generation_record

@@ -22,6 +22,7 @@ from homofit.generation import (
 from homofit.tasks import register
 
 if TYPE_CHECKING:
+    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -158,6 +159,13 @@ class TranslationTask:
         return format_generation_report(report, ("bleu", "chrf"),
                                         [f"BLEU signature  {report['bleu_signature']}",
                                          f"chrF signature  {report['chrf_signature']}"])
+
+
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
+        from homofit.outcomes import generation_outcomes
+
+        return generation_outcomes(records, "sentence_chrf", fail_below)
 
     def prediction_records(self, examples: list[TranslationExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
         from homofit.generation import generation_record

@@ -69,7 +69,7 @@ def load_models(paths: list[Path], split: str, data: Path | None, before: bool, 
 def _short_names(paths: list[Path]) -> list[str]:
     """Each path's last part, or enough of its tail to tell it from the others (run/checkpoints/best)."""
     for depth in range(1, 6):
-        names = ["/".join(path.resolve().parts[-depth:]) for path in paths]
+        names = ["/".join(path.absolute().parts[-depth:]) for path in paths]
         if len(set(names)) == len(names):
             return names
     return [str(path) for path in paths]

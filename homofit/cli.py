@@ -201,6 +201,36 @@ def compare_command(
 
 @app.command()
 @user_errors
+def sweep(
+    config: Annotated[Optional[Path], typer.Argument(help="The YAML spec with a sweep: section.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. sweep.trials=8.")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Finished trials to reach "
+                                                                          "(default: sweep.trials).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="An Optuna storage URL shared by workers, e.g. "
+                                                   "postgresql://user:pass@host/db (default: SQLite in the "
+                                                   "sweep folder).")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="The study's name in the storage (default: the "
+                                                                 "sweep folder's name).")] = None,
+    sweep_dir: Annotated[Optional[Path], typer.Option("--sweep-dir", help="Put the sweep exactly here.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder.")] = None,
+) -> None:
+    """Search hyperparameters on Optuna; every trial is a run directory under one sweep folder."""
+    from homofit.reporting import train_progress
+    from homofit.sweep import run_sweep
+
+    if config is None and resume is None:
+        raise HomofitError("sweep: give the spec, e.g. homofit sweep my.yaml, or --resume SWEEP_DIR")
+    if resume is not None and sweep_dir is not None:
+        raise HomofitError("--sweep-dir and --resume: a resumed sweep stays in its own folder; give only one of them.")
+    if config is not None and resume is not None and "=" in config.name and not config.exists():
+        overrides, config = [str(config), *(overrides or [])], None
+    quiet_transformers()
+    run_sweep(config, overrides or [], trials, storage, study, sweep_dir, resume, lambda: train_progress(console),
+              console)
+
+
+@app.command()
+@user_errors
 def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
              overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides.")] = None) -> None:
     """Check a spec and its data files without loading a model."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from homofit.errors import HomofitError
 from homofit.textfiles import read_text
@@ -130,12 +130,58 @@ def fine_tuning_method(model: ModelConfig) -> str:
     return "head_only" if model.freeze == "all_but_head" else "full"
 
 
+SPACE_KINDS = ("log_uniform", "uniform", "int", "choices")
+
+
+class SweepConfig(StrictModel):
+    """`homofit sweep`: a search on Optuna over dotted spec keys (`homofit train` ignores this section)."""
+
+    metric: str | None = Field(None, description="The dev metric to optimize; default: the task's headline metric.")
+    direction: Literal["maximize", "minimize"] | None = Field(None, description="Default: minimize for perplexity "
+                                                                                "and loss, else maximize.")
+    trials: int = Field(20, ge=1, description="Finished trials (complete or pruned) the study should reach.")
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["none", "median", "hyperband"] = "median"
+    startup_trials: int = Field(5, ge=0, description="Trials finished before the sampler and pruner act.")
+    seed: int = Field(0, description="Seed of the sampler.")
+    space: dict[str, dict[str, Any]] = Field(description="dotted.key: {log_uniform: [lo, hi]} | {uniform: [lo, hi]} "
+                                                         "| {int: [lo, hi]} | {choices: [...]}")
+    enqueue: list[dict[str, Any]] = Field(default_factory=list, description="Points to try first, e.g. the "
+                                                                             "spec's own values.")
+    test_best: bool = Field(True, description="Score test once, with the best trial's checkpoint.")
+    heartbeat_seconds: int = Field(30, ge=1, description="A trial silent for twice this long (its worker was "
+                                                          "killed) is marked failed.")
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not space:
+            raise ValueError("give at least one key to search, e.g. optim.lr: {log_uniform: [1.0e-5, 1.0e-3]}")
+        for key, entry in space.items():
+            if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in SPACE_KINDS:
+                raise ValueError(f"{key}: write one of {{log_uniform: [lo, hi]}}, {{uniform: [lo, hi]}}, "
+                                 "{int: [lo, hi]}, {choices: [a, b, ...]}")
+            kind, values = next(iter(entry.items()))
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{key}: {kind} takes a list, e.g. {kind}: [1, 2]")
+            if kind != "choices":
+                if len(values) != 2 or not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                                               for value in values) or values[0] >= values[1]:
+                    raise ValueError(f"{key}: {kind} takes [low, high] with low < high, got {values}")
+                if kind == "log_uniform" and values[0] <= 0:
+                    raise ValueError(f"{key}: log_uniform needs a positive low bound, got {values[0]}")
+                if kind == "int" and not all(isinstance(value, int) for value in values):
+                    raise ValueError(f"{key}: int takes whole-number bounds, got {values}")
+        return space
+
+
 class _ExperimentBase(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _method_learning_rate(self) -> _ExperimentBase:

@@ -76,6 +76,7 @@ class Experiment:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     resume: dict[str, Any] | None = None  # trainer_state.json of the checkpoint a resumed run continues from
     best_dev: tuple[dict, list] | None = None  # the report and predictions of the eval that wrote `best`
+    on_eval: Any = None  # called with (step, report) after each dev evaluation past step 0 (sweeps prune there)
 
 
 @dataclass
@@ -705,6 +706,8 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
                 experiment.best_dev = (report, predictions)
             log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
                      tracker.best, tracker.best_step)
+            if experiment.on_eval is not None:
+                experiment.on_eval(step, report)
     if runtime.world_size > 1:
         import torch
 
@@ -740,12 +743,14 @@ class TrainSummary:
 
 
 def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any,
-          resume_run: Path | None = None) -> TrainSummary | None:
+          resume_run: Path | None = None, on_eval: Any = None) -> TrainSummary | None:
     """setup -> fit -> score dev and test with the best checkpoint. Returns None on non-main processes.
 
-    With `resume_run`, the run continues from its `checkpoints/last` exactly where it was saved.
+    With `resume_run`, the run continues from its `checkpoints/last` exactly where it was saved. `on_eval`
+    sees each dev report (step, report) as it is made; an exception it raises ends the run there.
     """
     experiment = setup(config, run_dir, overrides, resume_run)
+    experiment.on_eval = on_eval
     try:
         state = new_train_state(experiment)
         if experiment.resume is None:

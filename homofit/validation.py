@@ -20,6 +20,11 @@ def validate_spec(config: Any) -> list[str]:
     check_training_spec(config, task)
     check_model_fits(config)
     check_writable(config.output.dir, "output.dir")
+    if config.sweep is not None:
+        from homofit.sweep import check_space, sweep_plan
+
+        sweep_plan(config)
+        check_space(config)
     splits = read_splits(task, config)
     task.set_labels(splits["train"][1], None)
     lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]

@@ -54,10 +54,21 @@ def train(
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", help="Train once per seed (e.g. 1,2,3), each in its own run directory under one folder, and "
                         "summarize them: mean, standard deviation and `homofit compare` of the runs.")] = None,
+    nproc: Annotated[Optional[int], typer.Option(
+        "--nproc", help="Run under torch's launcher in N processes on this machine (one per GPU).")] = None,
 ) -> None:
     """Fine-tune a model as the spec says and write a run directory."""
+    import os
+
     from homofit.reporting import print_train_summary, train_progress
     from homofit.train import train as run_training
+
+    if nproc is not None and "LOCAL_RANK" not in os.environ:
+        from homofit.launch import relaunch, without_nproc
+
+        if config is not None:
+            _train_spec(config, overrides or [], run_dir, resume)  # a bad spec fails here, once, before any launch
+        raise typer.Exit(relaunch(nproc, without_nproc(sys.argv[1:])))
 
     if seeds is not None:
         from homofit.seeds import parse_seeds, train_seeds

@@ -101,6 +101,8 @@ class TrainConfig(StrictModel):
     log_every: int = Field(10, ge=1)
     eval_before_training: bool = True
     save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
+    dist_timeout_s: int = Field(1800, ge=10, description="Under torchrun: how long a collective waits for the other "
+                                                          "processes before the run stops with an error.")
     nan_policy: Literal["stop", "skip"] = Field(
         "stop", description="On a non-finite loss: stop the run (exit code 4), or skip that step's update "
                             "(checks every step, which costs a host sync each).")

@@ -1,7 +1,8 @@
 """The exceptions a user sees as a message: the CLI prints them without a traceback and exits with their code.
 
 Exit codes: 0 success; 1 a bug (a traceback); 2 a user error (spec, data, paths); 3 stopped by SIGTERM or
-SIGINT with a resumable checkpoint saved; 4 the training loss became non-finite; 130 a second Ctrl-C.
+SIGINT with a resumable checkpoint saved; 4 the training loss became non-finite; 5 under torchrun, another
+process failed or stopped (a collective failed or timed out); 130 a second Ctrl-C.
 """
 
 
@@ -17,6 +18,13 @@ class TrainingInterrupted(HomofitError):
 
     exit_code = 3
     label = "stopped"
+
+
+class DistributedFailure(HomofitError):
+    """Under torchrun, another process died or stopped: a collective failed or timed out (exit code 5)."""
+
+    exit_code = 5
+    label = "error"
 
 
 class NonFiniteLoss(HomofitError):

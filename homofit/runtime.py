@@ -46,8 +46,11 @@ class Runtime:
         return f"{name}, {self.precision}{processes}"
 
 
-def build_runtime(device_choice: str, precision: str) -> Runtime:
-    """Pick the device and the autocast dtype; join the process group when started by torchrun."""
+def build_runtime(device_choice: str, precision: str, dist_timeout_s: int = 1800) -> Runtime:
+    """Pick the device and the autocast dtype; join the process group when started by torchrun, with a
+    timeout so that a process that dies or stops cannot leave the others waiting for ever."""
+    import datetime
+
     import torch
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -62,7 +65,8 @@ def build_runtime(device_choice: str, precision: str) -> Runtime:
     else:
         device = torch.device("cpu")
     if world_size > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo",
+                                             timeout=datetime.timedelta(seconds=dist_timeout_s))
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if precision == "auto":
         dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else None

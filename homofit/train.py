@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
 from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
-from homofit.errors import HomofitError, NonFiniteLoss, TrainingInterrupted
+from homofit.errors import DistributedFailure, HomofitError, NonFiniteLoss, TrainingInterrupted
 from homofit.rundir import RunDir, check_writable, create_run_dir, file_sha256, run_metadata
 from homofit.state import (
     BestTracker,
@@ -77,6 +77,7 @@ class Experiment:
     resume: dict[str, Any] | None = None  # trainer_state.json of the checkpoint a resumed run continues from
     best_dev: tuple[dict, list] | None = None  # the report and predictions of the eval that wrote `best`
     on_eval: Any = None  # called with (step, report) after each dev evaluation past step 0 (sweeps prune there)
+    resume_from: Path | None = None  # the `last` a resumed run continues from (every process reads it)
 
 
 @dataclass
@@ -221,7 +222,7 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
             raise HomofitError(f"--resume {resume_run}: the spec or data changed since the run was saved, so it "
                                f"cannot continue it ({'; '.join(changes)}). Undo the change, or start a new run.")
 
-    runtime = build_runtime(config.train.device, config.train.precision)
+    runtime = build_runtime(config.train.device, config.train.precision, config.train.dist_timeout_s)
     seed_everything(config.train.seed)
     tokenizer = load_tokenizer(model_source, config.model)
     prepare_tokenizer(task, tokenizer)
@@ -230,6 +231,10 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     if config.model.lora is not None:
         model = apply_lora(model, config.model.lora)
     model.to(runtime.device)
+    if runtime.world_size > 1:  # the same weights everywhere (DDP broadcasts them); dropout masks per process
+        import torch
+
+        torch.manual_seed(config.train.seed + 1_000_003 * runtime.rank)
     splits = {name: Split(name, path, examples, task.encode(examples, tokenizer, config.data))
               for name, (path, examples) in raw_splits.items()}
     plan = plan_training(config, len(splits["train"].features), runtime.world_size)
@@ -265,7 +270,9 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
             meta.setdefault("resumes", []).append({"step": resume["step"], "overrides": overrides,
                                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         run.meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume)
+    experiment = Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume)
+    experiment.resume_from = RunDir(resume_run).checkpoint("last") if resume_run is not None else None
+    return experiment
 
 
 def prepare_tokenizer(task: Task, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -290,30 +297,51 @@ def _attach_log_file(run: RunDir | None) -> None:
 
 
 def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedTokenizerBase, split: Split,
-                  batch_size: int, runtime: Runtime) -> list[Any]:
-    """Predictions for every example of a split, in batches sorted by length (less padding)."""
+                  batch_size: int, runtime: Runtime) -> list[Any] | None:
+    """Predictions for every example of a split, in batches sorted by length (less padding).
+
+    Under several processes the batches are dealt out to them (the same batches one process would make, so
+    every number is the same) and gathered on the first process, which decodes; the others get None.
+    """
     import torch
 
     order = sorted(range(len(split.features)), key=lambda index: len(split.features[index]["input_ids"]))
-    outputs: list[Any] = [None] * len(order)
+    starts = list(range(0, len(order), batch_size))[runtime.rank :: runtime.world_size]
+    mine: list[tuple[int, Any]] = []
     was_training = model.training
     model.eval()
     with torch.inference_mode(), runtime.autocast():
-        for start in range(0, len(order), batch_size):
+        for start in starts:
             indices = order[start : start + batch_size]
             batch = task.collate([split.features[index] for index in indices], tokenizer)
             batch = {key: value.to(runtime.device) for key, value in batch.items()}
-            for index, output in zip(indices, task.predict_batch(model, batch)):
-                outputs[index] = output
+            mine.extend(zip(indices, task.predict_batch(model, batch)))
     model.train(was_training)
+    if runtime.world_size > 1:
+        gathered: list[Any] = [None] * runtime.world_size if runtime.is_main else None
+        torch.distributed.gather_object(mine, gathered, dst=0)
+        if not runtime.is_main:
+            return None
+        mine = [pair for part in gathered for pair in part]
+    outputs: list[Any] = [None] * len(order)
+    for index, output in mine:
+        outputs[index] = output
     return task.decode(split.examples, split.features, outputs)
 
 
-def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None = None) -> tuple[dict, list]:
+def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None = None,
+             sharded: bool = True) -> tuple[dict, list]:
+    """The report and predictions on `split`; every process must call it, unless `sharded` is False (the
+    first process alone, e.g. after the others have finished)."""
+    import dataclasses
+
     config = experiment.config
     batch_size = config.train.eval_batch_size or config.train.batch_size
+    runtime = experiment.runtime if sharded else dataclasses.replace(experiment.runtime, rank=0, world_size=1)
     predictions = predict_split(model or experiment.model, experiment.task, experiment.tokenizer, split, batch_size,
-                                experiment.runtime)
+                                runtime)
+    if predictions is None:  # another process of a distributed run: the first one scores
+        return {}, []
     report = experiment.task.score(split.examples, predictions)
     unseen = unseen_labels(experiment.task, split.examples)
     if unseen:
@@ -408,7 +436,7 @@ def new_train_state(experiment: Experiment) -> TrainState:
     window = LogWindow(torch.zeros((), device=experiment.runtime.device))
     state = TrainState(model, optimizer, scheduler, scaler, tracker, window, fingerprint=experiment.fingerprint)
     if experiment.resume is not None:
-        restore_trainer_state(experiment.run.checkpoint("last"), state, experiment.resume,
+        restore_trainer_state(experiment.resume_from, state, experiment.resume,
                               lora=config.model.lora is not None)
     return state
 
@@ -691,8 +719,8 @@ def _out_of_memory_advice(config: Any) -> Any:
 def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     """Score dev on the main process, keep the checkpoint if it is the best so far; others wait."""
     runtime, tracker, step = experiment.runtime, state.tracker, state.step
+    report, predictions = evaluate(experiment, experiment.splits["dev"])  # sharded over the processes
     if runtime.is_main:
-        report, predictions = evaluate(experiment, experiment.splits["dev"])
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
         headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
         _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline})
@@ -751,6 +779,29 @@ def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any
     """
     experiment = setup(config, run_dir, overrides, resume_run)
     experiment.on_eval = on_eval
+    with _collectives_named(experiment.runtime, config.train.dist_timeout_s):
+        return _train(experiment, progress)
+
+
+@contextlib.contextmanager
+def _collectives_named(runtime: Runtime, timeout_s: int) -> Iterator[None]:
+    """Under torchrun, a failed or timed-out collective (another process died or stopped) becomes one message
+    naming this process, instead of a traceback per process."""
+    try:
+        yield
+    except RuntimeError as error:
+        text = str(error)
+        markers = ("timed out", "Timed out", "Connection closed", "Connection reset", "Broken pipe", "NCCL", "Gloo")
+        if runtime.world_size == 1 or not (type(error).__name__ == "DistBackendError" or any(m in text for m in markers)):
+            raise
+        first_line = text.strip().splitlines()[0][:200] if text.strip() else type(error).__name__
+        raise DistributedFailure(f"process {runtime.rank} of {runtime.world_size}: a collective operation failed "
+                                 f"({first_line}); another process stopped, died or was killed (its own log says "
+                                 f"why). train.dist_timeout_s is {timeout_s}; resume with --resume when the run "
+                                 "saved a checkpoints/last.") from None
+
+
+def _train(experiment: Experiment, progress: Any) -> TrainSummary | None:
     try:
         state = new_train_state(experiment)
         if experiment.resume is None:
@@ -792,9 +843,11 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
 
     Dev is scored before training by `fit` itself (reports/dev-step0.json).
     """
-    if not (experiment.runtime.is_main and experiment.config.train.eval_before_training and "test" in experiment.splits):
+    if not (experiment.config.train.eval_before_training and "test" in experiment.splits):
         return {}
-    report, predictions = evaluate(experiment, experiment.splits["test"])
+    report, predictions = evaluate(experiment, experiment.splits["test"])  # sharded over the processes
+    if not experiment.runtime.is_main:
+        return {}
     write_report(experiment.run, "test-before", experiment.task, report)
     write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
                       predictions)
@@ -817,7 +870,7 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
         if name == "dev" and experiment.best_dev is not None:
             report, predictions = experiment.best_dev
         else:
-            report, predictions = evaluate(experiment, split, model)
+            report, predictions = evaluate(experiment, split, model, sharded=False)  # the others have finished
         write_report(experiment.run, name, experiment.task, report)
         write_predictions(experiment.run.prediction_file(name), experiment.task, split.examples, predictions)
         _log_event(experiment.run, {"event": "eval", "split": name, "step": -1,

@@ -36,6 +36,11 @@ def kill_on_call(module: object, name: str, count: int, after: bool) -> None:
 
 
 if __name__ == "__main__":
+    # HOMOFIT_TEST_KILL_RANK=R: under torchrun, only the process of that rank is killed
+    chosen = os.environ.get("HOMOFIT_TEST_KILL_RANK")
+    if chosen is not None and os.environ.get("RANK", "0") != chosen:
+        os.environ.pop("HOMOFIT_TEST_KILL_AFTER_BATCHES", None)
+        os.environ.pop("HOMOFIT_TEST_KILL_IN_SAVE", None)
     if os.environ.get("HOMOFIT_TEST_KILL_AFTER_BATCHES"):
         kill_on_call(homofit.losses, "summed_cross_entropy", int(os.environ["HOMOFIT_TEST_KILL_AFTER_BATCHES"]),
                      after=True)

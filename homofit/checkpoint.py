@@ -37,7 +37,7 @@ class CheckpointState:
 
 def save_checkpoint(path: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
                     spec: dict[str, Any], extra: dict[str, Any] | None = None,
-                    write_more: Any = None) -> None:
+                    write_more: Any = None, state_dict: dict[str, Any] | None = None) -> None:
     """Write a complete checkpoint folder at `path`, atomically replacing any earlier one.
 
     `extra` goes into homofit.json (e.g. the step); `write_more(folder)` adds files (the trainer state).
@@ -45,7 +45,7 @@ def save_checkpoint(path: Path, model: PreTrainedModel, tokenizer: PreTrainedTok
     from homofit import __version__
 
     with atomic_folder(path) as folder:
-        write_weights(folder, model)
+        write_weights(folder, model, state_dict)
         tokenizer.save_pretrained(folder)
         state = {"homofit_version": __version__, "task": task.name, "task_state": task.state(), "spec": spec,
                  **(extra or {})}
@@ -54,10 +54,15 @@ def save_checkpoint(path: Path, model: PreTrainedModel, tokenizer: PreTrainedTok
             write_more(folder)
 
 
-def write_weights(folder: Path, model: PreTrainedModel) -> None:
+def write_weights(folder: Path, model: PreTrainedModel, state_dict: dict[str, Any] | None = None) -> None:
+    """The model's weights as safetensors; `state_dict` when given (FSDP's gathered weights) instead of the
+    model's own."""
     from homofit.model import unwrap_adapters
 
-    unwrap_adapters(model).save_pretrained(folder, safe_serialization=True)
+    if state_dict is None:
+        unwrap_adapters(model).save_pretrained(folder, safe_serialization=True)
+    else:
+        model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
 
 
 @contextlib.contextmanager

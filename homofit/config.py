@@ -101,6 +101,9 @@ class TrainConfig(StrictModel):
     log_every: int = Field(10, ge=1)
     eval_before_training: bool = True
     save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Under torchrun: ddp (a full copy per process) or "
+                                                                "fsdp (FULL_SHARD: weights, gradients and optimizer "
+                                                                "state sharded over the processes).")
     dist_timeout_s: int = Field(1800, ge=10, description="Under torchrun: how long a collective waits for the other "
                                                           "processes before the run stops with an error.")
     nan_policy: Literal["stop", "skip"] = Field(

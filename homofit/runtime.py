@@ -20,6 +20,12 @@ class Runtime:
     dtype: torch.dtype | None  # the autocast dtype, None for full fp32
     rank: int = 0
     world_size: int = 1
+    strategy: str = "ddp"
+
+    @property
+    def sharded_model(self) -> bool:
+        """FSDP: every process must run every forward pass together, and saving gathers the weights."""
+        return self.world_size > 1 and self.strategy == "fsdp"
 
     @property
     def is_main(self) -> bool:

@@ -192,6 +192,10 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
             check_writable(run_dir, "--run-dir")
         else:
             check_writable(config.output.dir, "output.dir")
+    if resume_run is not None and config.train.strategy == "fsdp":
+        raise HomofitError(f"--resume {resume_run}: runs with train.strategy fsdp do not resume yet (their "
+                           "checkpoints/last holds the gathered weights, not the sharded optimizer state); start a "
+                           f"new run from those weights: model.name_or_path={RunDir(resume_run).checkpoint('last')}")
     resume = read_trainer_state(RunDir(resume_run).checkpoint("last")) if resume_run is not None else None
     # A resumed run takes its weights, tokenizer and labels from `last`; LoRA rebuilds the adapters on the
     # original backbone and restores them from the trainer state, since `last` holds merged weights.
@@ -231,6 +235,9 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     if config.model.lora is not None:
         model = apply_lora(model, config.model.lora)
     model.to(runtime.device)
+    runtime.strategy = config.train.strategy
+    if runtime.sharded_model:
+        model = shard_model(model, runtime, config)  # before the optimizer is built over its parameters
     if runtime.world_size > 1:  # the same weights everywhere (DDP broadcasts them); dropout masks per process
         import torch
 
@@ -306,18 +313,25 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
     import torch
 
     order = sorted(range(len(split.features)), key=lambda index: len(split.features[index]["input_ids"]))
-    starts = list(range(0, len(order), batch_size))[runtime.rank :: runtime.world_size]
+    starts = list(range(0, len(order), batch_size))
+    if not runtime.sharded_model:  # under FSDP every process runs every batch together, as its forward needs
+        starts = starts[runtime.rank :: runtime.world_size]
     mine: list[tuple[int, Any]] = []
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), runtime.autocast():
+    # FSDP's gathered parameters outlive the pass; made under inference_mode they could not train afterwards
+    no_grad = torch.no_grad() if runtime.sharded_model else torch.inference_mode()
+    with no_grad, runtime.autocast():
         for start in starts:
             indices = order[start : start + batch_size]
             batch = task.collate([split.features[index] for index in indices], tokenizer)
             batch = {key: value.to(runtime.device) for key, value in batch.items()}
             mine.extend(zip(indices, task.predict_batch(model, batch)))
     model.train(was_training)
-    if runtime.world_size > 1:
+    if runtime.sharded_model:
+        if not runtime.is_main:
+            return None
+    elif runtime.world_size > 1:
         gathered: list[Any] = [None] * runtime.world_size if runtime.is_main else None
         torch.distributed.gather_object(mine, gathered, dst=0)
         if not runtime.is_main:
@@ -494,13 +508,12 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
         log.info("early stopping at step %d: no gain in %s for %d evaluations", state.step, state.tracker.metric,
                  state.tracker.patience)
     state.finished = True
-    if runtime.is_main:
-        if not has_dev:
-            _save_best(experiment)
-        if config.output.save_last:
-            save_resumable(experiment, state)
-        elif experiment.run.checkpoint("last").exists():
-            shutil.rmtree(experiment.run.checkpoint("last"))  # written by save_every; not wanted at the end
+    if not has_dev:
+        _save_best(experiment)
+    if config.output.save_last:
+        save_resumable(experiment, state)
+    elif runtime.is_main and experiment.run.checkpoint("last").exists():
+        shutil.rmtree(experiment.run.checkpoint("last"))  # written by save_every; not wanted at the end
     return FitResult(state.step, state.tracker.best_step, state.tracker.best, stopped_early)
 
 
@@ -628,25 +641,64 @@ def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tenso
 
 
 def save_resumable(experiment: Experiment, state: TrainState) -> None:
-    """Write `last` with everything a resume needs; only the main process writes."""
+    """Write `last` with everything a resume needs; every process calls it, the main process writes. Under
+    FSDP `last` holds the gathered weights but no trainer state (such runs do not resume yet)."""
+    weights = full_weights(experiment)
     if experiment.run is None:
         return
     state.metrics_offset = experiment.run.metrics.stat().st_size if experiment.run.metrics.exists() else 0
     lora = experiment.config.model.lora is not None
     start = time.perf_counter()
+    more = None if weights is not None else (lambda folder: write_trainer_state(folder, state, lora))
     save_checkpoint(experiment.run.checkpoint("last"), state.model, experiment.tokenizer, experiment.task,
-                    config_to_dict(experiment.config), extra={"step": state.step},
-                    write_more=lambda folder: write_trainer_state(folder, state, lora))
+                    config_to_dict(experiment.config), extra={"step": state.step}, write_more=more,
+                    state_dict=weights)
     log.debug("saved checkpoints/last at step %d in %.2f s", state.step, time.perf_counter() - start)
 
 
 def _save_best(experiment: Experiment, step: int | None = None) -> None:
+    """Every process calls it (FSDP gathers the weights); the main process writes."""
+    weights = full_weights(experiment)
+    if experiment.run is None:
+        return
     save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer, experiment.task,
-                    config_to_dict(experiment.config), extra={"step": step} if step is not None else None)
+                    config_to_dict(experiment.config), extra={"step": step} if step is not None else None,
+                    state_dict=weights)
+
+
+def shard_model(model: PreTrainedModel, runtime: Runtime, config: Any) -> PreTrainedModel:
+    """FSDP (fully_shard, FULL_SHARD): each transformer layer, then the rest, sharded over the processes, in
+    place; with bf16, parameters are gathered in bf16 and gradients reduced in fp32."""
+    import torch
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    from homofit.model import _layer_stack
+
+    if config.model.lora is not None:
+        raise HomofitError("train.strategy: fsdp with model.lora is not supported; LoRA's few trainable parameters "
+                           "fit every device, so use strategy: ddp.")
+    if config.train.precision == "fp16":
+        raise HomofitError("train.strategy: fsdp with precision fp16 is not supported; use bf16 or fp32.")
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
+        if runtime.dtype == torch.bfloat16 else MixedPrecisionPolicy()
+    for layer in _layer_stack(model):
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return model
+
+
+def full_weights(experiment: Experiment) -> dict[str, Any] | None:
+    """Under FSDP, the whole state dict gathered on the first process (every process must call this); None
+    otherwise, when the model's own weights are whole."""
+    if not experiment.runtime.sharded_model:
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(experiment.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def _wrap_distributed(model: PreTrainedModel, runtime: Runtime) -> Any:
-    if runtime.world_size == 1:
+    if runtime.world_size == 1 or runtime.sharded_model:
         return model
     import torch
 
@@ -655,7 +707,10 @@ def _wrap_distributed(model: PreTrainedModel, runtime: Runtime) -> Any:
 
 
 def _gradient_sync(train_model: Any, steps_now: bool) -> contextlib.AbstractContextManager:
-    """DDP all-reduces gradients only on the micro-batch that ends an accumulation window."""
+    """DDP all-reduces (FSDP reduce-scatters) gradients only on the micro-batch that ends an accumulation window."""
+    if hasattr(train_model, "set_requires_gradient_sync"):  # FSDP
+        train_model.set_requires_gradient_sync(steps_now)
+        return contextlib.nullcontext()
     if steps_now or not hasattr(train_model, "no_sync"):
         return contextlib.nullcontext()
     return train_model.no_sync()
@@ -717,9 +772,11 @@ def _out_of_memory_advice(config: Any) -> Any:
 
 
 def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
-    """Score dev on the main process, keep the checkpoint if it is the best so far; others wait."""
+    """Score dev (sharded over the processes), report on the main process, and keep the checkpoint when it is
+    the best so far; the main process decides, every process takes part in the save (FSDP gathers weights)."""
     runtime, tracker, step = experiment.runtime, state.tracker, state.step
-    report, predictions = evaluate(experiment, experiment.splits["dev"])  # sharded over the processes
+    report, predictions = evaluate(experiment, experiment.splits["dev"])
+    improved = False
     if runtime.is_main:
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
         headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
@@ -729,19 +786,22 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
                               experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
             log.info("before fine-tuning: dev %s %.4f", tracker.metric, report[tracker.metric])
         else:
-            if tracker.update(report, step):
-                _save_best(experiment, step)
-                experiment.best_dev = (report, predictions)
-            log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
-                     tracker.best, tracker.best_step)
-            if experiment.on_eval is not None:
-                experiment.on_eval(step, report)
+            improved = tracker.update(report, step)
     if runtime.world_size > 1:
         import torch
 
-        flags = torch.tensor([tracker.bad_evals, tracker.best_step or 0], device=runtime.device)
+        flags = torch.tensor([tracker.bad_evals, tracker.best_step or 0, int(improved)], device=runtime.device)
         torch.distributed.broadcast(flags, src=0)
-        tracker.bad_evals = int(flags[0])
+        tracker.bad_evals, improved = int(flags[0]), bool(flags[2])
+    if improved:
+        _save_best(experiment, step)
+    if runtime.is_main and step > 0:
+        if improved:
+            experiment.best_dev = (report, predictions)
+        log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
+                 tracker.best, tracker.best_step)
+        if experiment.on_eval is not None:
+            experiment.on_eval(step, report)
 
 
 def _log_event(run: RunDir | None, event: dict[str, Any]) -> None:

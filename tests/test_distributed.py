@@ -120,3 +120,25 @@ def test_kill_and_resume_under_torchrun_ends_like_an_uninterrupted_run(tmp_path:
     assert max_difference(weights(tmp_path / "whole" / "checkpoints" / "last"),
                           weights(tmp_path / "cut" / "checkpoints" / "last")) == 0.0
     assert events(tmp_path / "cut", "eval")[-2:] == events(tmp_path / "whole", "eval")[-2:]
+
+
+def test_fsdp_two_processes_compute_what_one_does(tmp_path: Path, tiny_bert: Path) -> None:
+    """train.strategy: fsdp (fully_shard over gloo on the CPU): the same losses and weights as one process, the
+    checkpoints hold the whole gathered weights, and they load in one process."""
+    spec = write_spec(tmp_path, tiny_bert, max_steps=10, eval_every=5)
+    one = homofit("train", spec, "--run-dir", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = torchrun("train", spec, "train.batch_size=4", "train.strategy=fsdp", "--run-dir", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    losses_one = [line["loss"] for line in events(tmp_path / "one", "train")]
+    losses_two = [line["loss"] for line in events(tmp_path / "two", "train")]
+    assert losses_two == pytest.approx(losses_one, rel=1e-5, abs=1e-6)
+    for name in ("best", "last"):
+        assert max_difference(weights(tmp_path / "one" / "checkpoints" / name),
+                              weights(tmp_path / "two" / "checkpoints" / name)) < 1e-5
+    for first, second in zip(events(tmp_path / "one", "eval"), events(tmp_path / "two", "eval")):
+        assert second == pytest.approx(first, abs=1e-9)
+    evaluated = homofit("eval", "--checkpoint", tmp_path / "two" / "checkpoints" / "best", "--split", "dev")
+    assert evaluated.returncode == 0, evaluated.stderr
+    refused = torchrun("train", "--resume", tmp_path / "two")
+    assert refused.returncode != 0 and "do not resume yet" in refused.stderr

@@ -310,11 +310,11 @@ def test_failed_save_is_one_line_and_keeps_the_previous_checkpoint(tiny_bert: Pa
 
     original, calls = homofit.checkpoint.write_weights, []
 
-    def disk_full_on_the_third_save(folder: Path, model: Any) -> None:
+    def disk_full_on_the_third_save(folder: Path, model: Any, state_dict: Any = None) -> None:
         calls.append(folder)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        original(folder, model)
+        original(folder, model, state_dict)
 
     monkeypatch.setattr(homofit.checkpoint, "write_weights", disk_full_on_the_third_save)
     run = tmp_path / "run"
@@ -445,9 +445,9 @@ def test_dev_is_not_scored_again_at_the_end(tiny_bert: Path, tmp_path: Path, mon
 
     original, scored = homofit.train.evaluate, []
 
-    def counting(experiment: Any, split: Any, model: Any = None) -> Any:
+    def counting(experiment: Any, split: Any, model: Any = None, sharded: bool = True) -> Any:
         scored.append(split.name)
-        return original(experiment, split, model)
+        return original(experiment, split, model, sharded)
 
     monkeypatch.setattr(homofit.train, "evaluate", counting)
     run = tmp_path / "run"

@@ -224,6 +224,15 @@ CASES = [
          ("train.json", "answer_start")),
     Case("summarization summary is a list of numbers", lambda f, m, c: train_with(f, m, "summarization", data={
         "train": str(data_file(f, "train.jsonl", '{"source": "a b", "target": [1, 2]}\n'))}), ("train.jsonl:1", "target")),
+    Case("classification label is an object", lambda f, m, c: train_with(f, m, "classification", data={
+        "train": str(data_file(f, "train.jsonl", '{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": "y"}\n')),
+        "columns": {"text": "text", "label": "label"}, "header": None}), ("train.jsonl:1", "label must be a string")),
+    Case("SGD utterance is a number", lambda f, m, c: train_with(f, m, "dialogue", data={"train": str(data_file(
+        f, "dialogues_001.json", json.dumps([{"dialogue_id": "1", "turns": [{"speaker": "USER", "utterance": 5},
+                                                                             {"speaker": "SYSTEM", "utterance": "x"}]}])))}),
+         ("dialogues_001.json#1", "turns[0].utterance must be text")),
+    Case("NER tag null", lambda f, m, c: train_with(f, m, data={"train": str(data_file(
+        f, "train.jsonl", '{"tokens": ["a", "b"], "tags": ["O", null]}\n'))}), ("train.jsonl:1", "tags must be tag names")),
     # -- empty targets in generation training data -----------------------------------------------------------
     Case("translation: empty target", lambda f, m, c: train_with(f, m, "translation", data={"train": str(data_file(
         f, "train.jsonl", '{"source": "a b", "target": "c"}\n{"source": "d", "target": "  "}\n'))}),

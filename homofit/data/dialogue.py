@@ -49,9 +49,13 @@ def read_sgd(path: Path) -> list[Dialogue]:
         for position, record in enumerate(records):
             origin = f"{file}#{record.get('dialogue_id', position)}" if isinstance(record, dict) else f"{file}#{position}"
             try:
-                turns = [Turn(str(turn["speaker"]), str(turn["utterance"])) for turn in record["turns"]]
+                turns = [Turn(str(turn["speaker"]), turn["utterance"]) for turn in record["turns"]]
             except (KeyError, TypeError):
                 raise HomofitError(f"{origin}: each dialogue needs turns[] with 'speaker' and 'utterance'.") from None
+            for index, turn in enumerate(turns):
+                if not isinstance(turn.text, str):
+                    raise HomofitError(f"{origin}: turns[{index}].utterance must be text, not "
+                                       f"{type(turn.text).__name__} {json.dumps(turn.text)[:40]}.")
             dialogues.append(Dialogue(turns, origin))
     return dialogues
 

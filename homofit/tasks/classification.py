@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,9 @@ class ClassificationTask:
         return [self._label_name(value, source)]
 
     def _label_name(self, value: Any, source: str) -> str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise HomofitError(f"{source}: the label must be a string or a number, not {type(value).__name__} "
+                               f"{json.dumps(value)[:40]}; set data.columns.label to the field that holds it.")
         name = str(value).strip()
         names = self.config.label_names
         if names is None or name in names:

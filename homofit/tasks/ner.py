@@ -121,10 +121,10 @@ class NerTask:
     def _tag_names(self, tags: list[Any], path: Path, line: int) -> list[str]:
         if all(isinstance(tag, str) for tag in tags):
             return tags
-        if not all(isinstance(tag, (str, int)) and not isinstance(tag, bool) for tag in tags):
+        names = self.config.label_names
+        if names is None and not all(isinstance(tag, (str, int)) and not isinstance(tag, bool) for tag in tags):
             raise HomofitError(f"{path}:{line}: tags must be tag names (strings) or integer ids with "
                                f"task.label_names, not {json.dumps(tags)[:60]}.")
-        names = self.config.label_names
         if names is None:
             raise HomofitError(f"{path}:{line}: tags are integers; list their names in task.label_names.")
         try:

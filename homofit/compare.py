@@ -282,7 +282,9 @@ def compare(models: list[Model], resamples: int = 1000, seed: int = 0, progress:
                       **pairwise_overlap(a, b, models[0].task_type in LABELLED_TASKS)})
     failures = np.stack([~model.outcomes.correct for model in models])
     shared = np.flatnonzero(np.all(failures, axis=0))
+    corpus = corpus_significance(models, resamples) if models[0].task_type == "translation" else None
     return {
+        **({"corpus_bleu_chrf": corpus} if corpus else {}),
         "task": models[0].task_type, "examples": examples, "resamples": resamples, "seed": seed,
         "metrics": metrics, "models": per_model, "pairs": pairs,
         "right_means": _right_means(models[0]),
@@ -293,6 +295,31 @@ def compare(models: list[Model], resamples: int = 1000, seed: int = 0, progress:
                            "predicted": {model.name: model.outcomes.predicted[index] for model in models}}
                           for index in shared],
     }
+
+
+def corpus_significance(models: list[Model], resamples: int) -> dict[str, Any] | None:
+    """Translation: corpus BLEU and chrF of each model, and each model against the first by sacrebleu's own
+    paired bootstrap (its PairedTest, the test of Koehn 2004), with sacrebleu's signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    references = models[0].outcomes.notes.get("references")
+    if not references or len({len(refs) for refs in references}) != 1:
+        return None  # sacrebleu's test needs the same number of references for every sentence
+    streams = [[refs[index] for refs in references] for index in range(len(references[0]))]
+    systems = [(model.name, model.outcomes.predicted) for model in models]
+    signatures, results = PairedTest(systems, {"bleu": BLEU(), "chrf": CHRF()}, streams, test_type="bs",
+                                     n_samples=resamples)()
+    short = {key: "bleu" if key.lower().startswith("bleu") else "chrf" for key in results if key != "System"}
+    table: dict[str, Any] = {"baseline": models[0].name,
+                             "signatures": {short.get(k, k): str(v) for k, v in signatures.items()}, "models": {}}
+    for position, model in enumerate(models):
+        table["models"][model.name] = {
+            short[key]: {"score": float(values[position].score), "mean": float(values[position].mean),
+                         "ci95_half_width": float(values[position].ci),
+                         "p_value_against_baseline": None if position == 0 else float(values[position].p_value)}
+            for key, values in results.items() if key != "System"}
+    return table
 
 
 def _right_means(model: Model) -> str:
@@ -349,6 +376,15 @@ def format_text(result: dict[str, Any]) -> str:
             overlap.insert(0, f"prediction agreement {pair['prediction_agreement']:.3f}, "
                               f"Cohen's kappa {_maybe(pair['cohen_kappa'])}")
         lines.append("    " + "; ".join(overlap))
+    corpus = result.get("corpus_bleu_chrf")
+    if corpus:
+        lines += ["", f"Corpus scores with sacrebleu's paired bootstrap against {corpus['baseline']} "
+                      "(mean +- 95% half-width, p-value)"]
+        for name, scores in corpus["models"].items():
+            cells = [f"{metric} {score['score']:.2f} ({score['mean']:.2f} +- {score['ci95_half_width']:.2f}"
+                     + (f", p {score['p_value_against_baseline']:.4f})" if score["p_value_against_baseline"] is not None
+                        else ")") for metric, score in scores.items()]
+            lines.append(f"  {name}: " + "; ".join(cells))
     homogenized = result["homogenization"]
     lines += ["", f"Homogenization (an example is right when {result['right_means']})",
               "  failure rates: " + ", ".join(f"{model['name']} {rate:.4f}" for model, rate in

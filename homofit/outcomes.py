@@ -243,7 +243,8 @@ def generation_outcomes(records: list[dict[str, Any]], metric: str, fail_below: 
     return Outcomes(_ids(records), stats[:, 0] >= fail_below, stats, metrics, [["all"] for _ in records],
                     [_record_text(record) for record in records],
                     [" | ".join(record["references"]) for record in records],
-                    [record["generated"] for record in records], notes={"fail_below": fail_below})
+                    [record["generated"] for record in records],
+                    notes={"fail_below": fail_below, "references": [record["references"] for record in records]})
 
 
 def _record_text(record: dict[str, Any]) -> str:

@@ -224,6 +224,14 @@ def test_compare_two_runs_and_a_run_before_fine_tuning(family: str, tmp_path: Pa
     assert (out / "compare.txt").read_text(encoding="utf-8").startswith(f"{family}: 2 models on the same")
     assert {"compare.forest.png", "compare.errors.png"} <= {path.name for path in out.iterdir()}
 
+    if family == "translation":  # corpus BLEU and chrF with sacrebleu's own paired bootstrap
+        corpus = document["corpus_bleu_chrf"]
+        report = json.loads((tmp_path / "seed2" / "reports" / "test.json").read_text(encoding="utf-8"))
+        assert corpus["models"]["seed2"]["bleu"]["score"] == pytest.approx(report["bleu"])
+        assert corpus["models"]["seed2"]["chrf"]["score"] == pytest.approx(report["chrf"])
+        assert corpus["models"]["seed1"]["bleu"]["p_value_against_baseline"] is None
+        assert 0.0 < corpus["models"]["seed2"]["chrf"]["p_value_against_baseline"] <= 1.0
+
     before = ok(invoke("compare", tmp_path / "seed1", "--before", "--resamples", 100))
     assert "seed1 (before)" in before.stdout
 

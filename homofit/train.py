@@ -703,7 +703,9 @@ def _wrap_distributed(model: PreTrainedModel, runtime: Runtime) -> Any:
     import torch
 
     device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    # Backbones often hold weights a task never uses (the pooler of an encoder read token by token, of a
+    # BERT2BERT encoder, of the entity-start relation head); DDP must be told to expect them.
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
 
 def _gradient_sync(train_model: Any, steps_now: bool) -> contextlib.AbstractContextManager:

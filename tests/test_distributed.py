@@ -142,3 +142,31 @@ def test_fsdp_two_processes_compute_what_one_does(tmp_path: Path, tiny_bert: Pat
     assert evaluated.returncode == 0, evaluated.stderr
     refused = torchrun("train", "--resume", tmp_path / "two")
     assert refused.returncode != 0 and "do not resume yet" in refused.stderr
+
+
+def test_sharded_generation_scores_equal_one_process(tmp_path: Path, tiny_bert: Path) -> None:
+    """Translation (BERT2BERT from the tiny BERT): dev and test generated in shards over 2 processes give
+    exactly the single-process reports."""
+    generation = Path(__file__).parent / "data" / "generation" / "multi30k"
+    spec = {
+        "task": {"type": "translation", "generation": {"max_new_tokens": 6}},
+        "data": {"train": str(generation / "train.en"), "dev": str(generation / "val.en.gz"),
+                 "test": str(generation / "val.en.gz"), "max_length": 48},
+        "model": {"name_or_path": str(tiny_bert), "dropout": 0.0},
+        "optim": {"name": "sgd", "lr": 0.1},
+        "train": {"max_steps": 4, "batch_size": 8, "eval_batch_size": 3, "eval_every": 4, "device": "cpu",
+                  "precision": "fp32", "seed": 3},
+        "output": {"dir": str(tmp_path / "runs")},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    one = homofit("train", path, "--run-dir", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = torchrun("train", path, "train.batch_size=4", "--run-dir", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    for report in ("dev-step0.json", "test-before.json"):  # the same weights: identical generations and scores
+        assert json.loads((tmp_path / "two" / "reports" / report).read_text()) == \
+            json.loads((tmp_path / "one" / "reports" / report).read_text())
+    first = [json.loads(line)["generated"] for line in (tmp_path / "one" / "predictions" / "test-before.jsonl").open()]
+    second = [json.loads(line)["generated"] for line in (tmp_path / "two" / "predictions" / "test-before.jsonl").open()]
+    assert first == second and len(first) == 10  # the whole file: 4 batches of 3, 3, 3 and 1

@@ -206,8 +206,13 @@ def relation_outcomes(records: list[dict[str, Any]], negative: str | None) -> Ou
 
 def qa_outcomes(records: list[dict[str, Any]]) -> Outcomes:
     """Extractive QA: a question is right on an exact match; exact match and F1 (0-100) are question means."""
+    from homofit.metrics.squad import ScoredQuestion, question_scores
+
     _require(records[0], "gold_answers", "QA")
-    stats = np.array([[float(record["exact_match"]), float(record["f1"]), 1.0] for record in records])
+    # scored again from the answers (the records round F1 to 4 places), as the report scores them
+    scores = [question_scores(ScoredQuestion(record["question"], record["gold_answers"], record["answer"]), "v2")
+              for record in records]
+    stats = np.array([[exact, f1, 1.0] for exact, f1 in scores]).reshape(-1, 3)
     metrics: dict[str, Metric] = {"exact_match": lambda s: 100 * _ratio(s[..., 0], s[..., 2]),
                                   "f1": lambda s: 100 * _ratio(s[..., 1], s[..., 2])}
     return Outcomes(_ids(records), stats[:, 0] == 1.0, stats, metrics,

@@ -159,11 +159,11 @@ def test_classification_and_relation_metrics_from_outcomes_equal_the_reports() -
 
 
 def test_qa_outcomes_are_question_means() -> None:
-    records = [{"id": "q1", "question": "Who?", "answer": "Ada", "gold_answers": ["Ada"], "exact_match": True, "f1": 1.0},
-               {"id": "q2", "question": "Where?", "answer": "in Paris", "gold_answers": ["Paris"], "exact_match": False,
-                "f1": 0.6667}]
+    records = [{"id": "q1", "question": "Who?", "answer": "Ada", "gold_answers": ["Ada"]},
+               {"id": "q2", "question": "Where?", "answer": "in Paris", "gold_answers": ["Paris"]}]
     outcomes = qa_outcomes(records)
-    assert outcomes.value("exact_match") == 50.0 and outcomes.value("f1") == pytest.approx(83.335)
+    # scored from the answers: "in Paris" against "Paris" has precision 1/2, recall 1, F1 2/3
+    assert outcomes.value("exact_match") == 50.0 and outcomes.value("f1") == pytest.approx(100 * (1 + 2 / 3) / 2)
     assert outcomes.correct.tolist() == [True, False] and outcomes.ids == ["q1", "q2"]
 
 
@@ -267,3 +267,36 @@ def test_train_seeds_runs_each_seed_and_summarizes(tmp_path: Path, tiny_bert: Pa
     assert (tmp_path / "seeds" / "summary" / "compare.json").is_file()
     bad = invoke("train", spec, "--seeds", "1,x")
     assert bad.exit_code == 2 and "--seeds 1,x: give whole numbers" in bad.stderr
+
+
+OTHER_FAMILIES = {
+    "qa": ({"type": "qa"}, {"train": str(DATA / "qa" / "squad_train.json"), "test": str(DATA / "qa" / "squad_eval.json")}),
+    "relation": ({"type": "relation"}, {"train": str(DATA / "relation" / "semeval_train.txt"),
+                                        "test": str(DATA / "relation" / "semeval_test.txt")}),
+    "summarization": ({"type": "summarization", "generation": {"max_new_tokens": 4}}, {
+        "train": str(DATA / "generation" / "scitldr" / "train.jsonl"),
+        "test": str(DATA / "generation" / "scitldr" / "dev.jsonl"), "columns": {"document": "source", "summary": "target"}}),
+    "dialogue": ({"type": "dialogue", "generation": {"max_new_tokens": 4}}, {
+        "train": str(DATA / "generation" / "sgd" / "train"),
+        "test": str(DATA / "generation" / "sgd" / "dev" / "dialogues_001.json"), "max_eval_samples": 10}),
+}
+
+
+@pytest.mark.parametrize("family", list(OTHER_FAMILIES))
+def test_compare_works_for_the_other_families(family: str, tmp_path: Path, tiny_bert: Path) -> None:
+    task, data = OTHER_FAMILIES[family]
+    spec = {"task": task, "data": {"max_length": 128, **data}, "model": {"name_or_path": str(tiny_bert)},
+            "train": {"max_steps": 2, "batch_size": 8, "device": "cpu", "precision": "fp32"},
+            "output": {"dir": str(tmp_path / "runs")}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    for seed in (1, 2):
+        ok(invoke("train", path, f"train.seed={seed}", "--run-dir", tmp_path / f"seed{seed}"))
+    ok(invoke("compare", tmp_path / "seed1", tmp_path / "seed2", "--resamples", 100, "--out", tmp_path / "out"))
+    ok(invoke("compare", tmp_path / "seed1", "--before", "--resamples", 100))
+    document = json.loads((tmp_path / "out" / "compare.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "seed1" / "reports" / "test.json").read_text(encoding="utf-8"))
+    shared = [metric for metric in document["metrics"] if metric in report]
+    assert shared or family in {"summarization", "dialogue"}  # generation: sentence-level scores of their own
+    for metric in shared:
+        assert document["models"][0]["scores"][metric]["value"] == pytest.approx(report[metric], abs=1e-9)

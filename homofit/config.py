@@ -101,6 +101,9 @@ class TrainConfig(StrictModel):
     log_every: int = Field(10, ge=1)
     eval_before_training: bool = True
     save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
+    batching: Literal["random", "by_length"] = Field(
+        "random", description="by_length: shuffled groups of 50 batches sorted by length, batches in shuffled "
+                              "order (less padding, faster); random: a plain shuffle.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Under torchrun: ddp (a full copy per process) or "
                                                                 "fsdp (FULL_SHARD: weights, gradients and optimizer "
                                                                 "state sharded over the processes).")

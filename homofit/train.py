@@ -416,19 +416,32 @@ def write_predictions(path: Path, task: Task, examples: list, predictions: list)
 # -- training ---------------------------------------------------------------------------------------------
 
 
-def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
-                  world_size: int = 1) -> list[list[int]]:
+MEGA_BATCH = 50  # by_length: batches per shuffled group that is sorted by length
+
+
+def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
+                  lengths: list[int] | None = None) -> list[list[int]]:
     """The micro-batches (feature indices) of one epoch for one process: a shuffle seeded by (seed, epoch),
     so any position of any epoch is found again without replaying the ones before it.
 
-    Under N processes the epoch is cut into global batches of N x batch_size and each process takes its
-    slice of each; a last global batch too small to give every process a row is left out.
+    With `lengths` (train.batching: by_length) the shuffled order is cut into groups of 50 batches, each group
+    sorted by length, cut into batches, and the batches shuffled again: batches of like lengths (little
+    padding) in a random order, reproducible under the seed. Under N processes the epoch is cut into global
+    batches of N x batch_size and each process takes its slice of each; a last global batch too small to give
+    every process a row is left out.
     """
     import torch
 
-    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    generator = torch.Generator().manual_seed(seed + epoch)
+    order = torch.randperm(size, generator=generator).tolist()
     width = batch_size * world_size
+    if lengths is not None:
+        group = width * MEGA_BATCH
+        order = [index for start in range(0, size, group)
+                 for index in sorted(order[start : start + group], key=lambda position: -lengths[position])]
     batches = [order[start : start + width] for start in range(0, size, width)]
+    if lengths is not None:
+        batches = [batches[position] for position in torch.randperm(len(batches), generator=generator).tolist()]
     if world_size == 1:
         return batches
     return [batch[rank * len(batch) // world_size : (rank + 1) * len(batch) // world_size]
@@ -530,8 +543,9 @@ def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> 
     config, runtime, task = experiment.config, experiment.runtime, experiment.task
     features = experiment.splits["train"].features
     state.model.train()
+    lengths = [len(feature["input_ids"]) for feature in features] if config.train.batching == "by_length" else None
     batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch, runtime.rank,
-                            runtime.world_size)
+                            runtime.world_size, lengths)
     loss_sum = torch.zeros((), device=runtime.device)
     units = torch.zeros((), device=runtime.device)
     for index in range(state.batch_in_epoch, len(batches)):

@@ -41,6 +41,7 @@ def spec_overrides(args: argparse.Namespace) -> list[str]:
         f"train.max_steps={args.steps}", f"train.batch_size={args.batch_size}",
         f"train.device={args.device}", f"train.precision={args.precision}",
         "train.eval_before_training=false", f"train.log_every={args.log_every}",
+        f"train.batching={args.batching}",  # by_length: homofit's length buckets, the Trainer's group_by_length
     ]
 
 
@@ -161,7 +162,8 @@ def format_table(args: argparse.Namespace, results: dict[str, dict[str, Any]], m
     homofit, reference = results["homofit"], results["reference"]
     memory_kind = homofit["memory_kind"]
     lines = [
-        f"{args.steps} optimizer steps, batch {args.batch_size}, {args.device}, {args.precision}; "
+        f"{args.steps} optimizer steps, batch {args.batch_size}, {args.device}, {args.precision}, batching "
+        f"{args.batching} (the Trainer: group_by_length={args.batching == 'by_length'}); "
         f"train data {os.path.relpath(args.train, REPO_ROOT)}; timed steps {homofit['timed_steps']} "
         f"(first {args.skip_windows} x {args.log_every} steps left out)",
         "; ".join(f"{key} {value}" for key, value in machine.items()),
@@ -190,6 +192,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--batching", choices=["random", "by_length"], default="random",
+                        help="by_length: homofit's train.batching by_length against the Trainer's group_by_length.")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--log-every", type=int, default=10, help="Steps per timed window.")
     parser.add_argument("--skip-windows", type=int, default=1, help="Leading windows left out of the timing.")
@@ -213,7 +217,8 @@ def main() -> None:
             command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--result", str(result_path),
                        "--spec", str(args.spec), "--train", str(args.train), "--device", args.device,
                        "--precision", args.precision, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-                       "--log-every", str(args.log_every), "--skip-windows", str(args.skip_windows)]
+                       "--log-every", str(args.log_every), "--skip-windows", str(args.skip_windows),
+                       "--batching", args.batching]
             if args.model:
                 command += ["--model", args.model]
             started = time.perf_counter()

@@ -67,6 +67,7 @@ class Settings:
     device: str
     log_every: int
     seed: int
+    group_by_length: bool = False  # the Trainer's own length grouping, for train.batching: by_length
 
 
 def settings_from_spec(spec_path: Path, overrides: list[str], model_path: str | None = None) -> Settings:
@@ -99,6 +100,7 @@ def settings_from_spec(spec_path: Path, overrides: list[str], model_path: str | 
         eval_batch_size=spec.train.eval_batch_size or spec.train.batch_size, grad_accum=spec.train.grad_accum,
         max_grad_norm=spec.train.max_grad_norm, precision=spec.train.precision, device=spec.train.device,
         log_every=spec.train.log_every, seed=spec.train.seed,
+        group_by_length=spec.train.batching == "by_length",
     )
 
 
@@ -243,6 +245,7 @@ def training_arguments(settings: Settings, output_dir: Path, train_size: int, ev
         "save_total_limit": 2 if evaluate else None,
         "report_to": [],
         "disable_tqdm": True,
+        "group_by_length": settings.group_by_length,
     }
     arguments["eval_strategy" if "eval_strategy" in accepted else "evaluation_strategy"] = strategy
     if settings.device == "cpu":

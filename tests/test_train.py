@@ -457,3 +457,24 @@ def test_dev_is_not_scored_again_at_the_end(tiny_bert: Path, tmp_path: Path, mon
     assert scored.count("test") == 2  # before fine-tuning and with `best`
     best_step = json.loads((run / "checkpoints" / "best" / "homofit.json").read_text())["step"]
     assert (run / "reports" / "dev.json").read_text() == (run / "reports" / f"dev-step{best_step}.json").read_text()
+
+
+def test_by_length_batches_are_reproducible_cover_the_epoch_and_pad_less() -> None:
+    import random as stdlib_random
+
+    rng = stdlib_random.Random(0)
+    lengths = [rng.randint(3, 120) for _ in range(1000)]
+    batches = epoch_batches(1000, 16, 7, 0, lengths=lengths)
+    assert sorted(index for batch in batches for index in batch) == list(range(1000))  # every feature once
+    assert batches == epoch_batches(1000, 16, 7, 0, lengths=lengths)  # the seed and epoch decide it all
+    assert batches != epoch_batches(1000, 16, 7, 1, lengths=lengths)
+
+    def real_share(plan: list[list[int]]) -> float:
+        real = sum(lengths[index] for batch in plan for index in batch)
+        return real / sum(max(lengths[index] for index in batch) * len(batch) for batch in plan)
+
+    assert real_share(epoch_batches(1000, 16, 7, 0)) < 0.6 < 0.95 < real_share(batches)
+    # under 2 processes each takes its slice of the same global batches
+    whole = epoch_batches(1000, 16, 7, 0, lengths=lengths)
+    halves = [epoch_batches(1000, 8, 7, 0, rank, 2, lengths) for rank in (0, 1)]
+    assert [a + b for a, b in zip(*halves)] == whole[: len(halves[0])]

@@ -245,8 +245,12 @@ def training_arguments(settings: Settings, output_dir: Path, train_size: int, ev
         "save_total_limit": 2 if evaluate else None,
         "report_to": [],
         "disable_tqdm": True,
-        "group_by_length": settings.group_by_length,
     }
+    if settings.group_by_length:  # transformers 5 names it a sampling strategy; 4.x has the flag
+        if "train_sampling_strategy" in accepted:
+            arguments["train_sampling_strategy"] = "group_by_length"
+        else:
+            arguments["group_by_length"] = True
     arguments["eval_strategy" if "eval_strategy" in accepted else "evaluation_strategy"] = strategy
     if settings.device == "cpu":
         arguments["use_cpu" if "use_cpu" in accepted else "no_cuda"] = True

@@ -43,6 +43,11 @@ def load_checkpoint(path: Path) -> LoadedCheckpoint:
 
 def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path | None) -> tuple[str, dict[str, Any]]:
     """Score a checkpoint on a split of its spec or on another file; returns (name, report)."""
+    name = split if data is None else data.name.split(".")[0]
+    taken = [out / f"{name}{suffix}" for suffix in (".json", ".txt", ".predictions.jsonl")] if out is not None else []
+    if any(path.exists() for path in taken):
+        raise HomofitError(f"--out {out}: already holds {name}.json from an earlier eval; homofit does not overwrite "
+                           "it. Choose a new folder.")
     loaded = load_checkpoint(checkpoint)
     if data is None:
         data = getattr(loaded.config.data, split)

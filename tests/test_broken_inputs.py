@@ -347,3 +347,25 @@ def test_backbone_weights_missing_from_a_model_folder_are_named(tmp_path: Path, 
     message = " ".join(caplog.text.split())  # the console's log handler is installed by main(), not here
     assert f"{len(dropped)} weights are not in the checkpoint and start from random values" in message
     assert "layer.1.output.dense" in message and "classifier" not in message.split("random values:")[1][:200]
+
+
+def test_predict_takes_a_long_json_line_as_text_not_as_a_file_name(tmp_path: Path, tiny_bert: Path) -> None:
+    """A raw-text input longer than any file name (a QA question with its context) is predicted on, for every
+    family that reads raw text, never taken for a path (OSError: File name too long)."""
+    spec = spec_for(tmp_path, tiny_bert, "qa", data={"max_length": 128})
+    result = invoke("train", write_yaml(tmp_path / "spec.yaml", spec), "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    line = json.dumps({"question": "Where is it?", "context": "It is in the big old house. " * 20})
+    predicted = invoke("predict", "--checkpoint", tmp_path / "run" / "checkpoints" / "best", line)
+    assert predicted.exit_code == 0, predicted.output
+    assert len(predicted.stdout.strip().splitlines()) == 1
+
+
+def test_eval_out_never_overwrites_an_earlier_eval(tmp_path: Path, checkpoint: Path) -> None:
+    out = tmp_path / "scores"
+    first = invoke("eval", "--checkpoint", checkpoint, "--out", out)
+    assert first.exit_code == 0, first.output
+    before = fingerprint(out)
+    again = invoke("eval", "--checkpoint", checkpoint, "--out", out)
+    assert again.exit_code == 2 and "already holds test.json from an earlier eval" in " ".join(again.stderr.split())
+    assert fingerprint(out) == before

@@ -21,6 +21,7 @@ from pydantic import Field
 from homofit.config import StrictModel
 from homofit.data.readers import detect_format
 from homofit.data.squad import JSONL_KEYS, QaExample, read_qa_jsonl, read_squad_json
+from homofit.data.tables import is_file
 from homofit.errors import HomofitError
 from homofit.tasks import register
 
@@ -109,9 +110,8 @@ class QaTask:
                            "set data.format: json or jsonl.")
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[QaExample]:
-        path = Path(path_or_text)
-        if path.is_file():
-            return self.read(path, data)
+        if is_file(path_or_text):  # raw text may be too long to be a file name
+            return self.read(Path(path_or_text), data)
         keys = _jsonl_keys(data.columns)
         examples = []
         for number, line in enumerate(path_or_text.splitlines(), 1):

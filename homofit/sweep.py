@@ -38,7 +38,7 @@ def import_optuna() -> Any:
         raise HomofitError("homofit sweep runs on Optuna: pip install 'homofit[sweep]' (or pip install optuna)") from None
     import warnings
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # homofit says itself which trial failed and why
     # heartbeats and stale-trial handling are marked experimental in Optuna; they are what a shared study needs
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
@@ -281,7 +281,11 @@ def run_sweep(spec_path: Path | None, overrides: list[str], trials: int | None, 
             study.stop()
 
     if finished_count(optuna, study) < target:
-        study.optimize(objective, catch=(_TrialFailed,), callbacks=[enough], gc_after_trial=True)
+        try:
+            study.optimize(objective, catch=(_TrialFailed,), callbacks=[enough], gc_after_trial=True)
+        except TrainingInterrupted as stopped:  # SIGTERM or Ctrl-C inside a trial: that trial is failed
+            raise TrainingInterrupted(f"the sweep stopped ({str(stopped).split(';')[0]}); the interrupted trial is "
+                                      f"marked failed. Continue with: homofit sweep --resume {folder}") from None
     if len(failures) >= max(3, target) and finished_count(optuna, study) < target:
         raise HomofitError(f"sweep: {len(failures)} trials failed in a row of this worker; the first: {failures[0]}")
     write_results(optuna, study, config, folder, metric, direction, console)

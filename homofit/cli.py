@@ -21,6 +21,23 @@ console = Console()
 error_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from homofit import __version__
+        from homofit.buildinfo import homofit_commit
+
+        commit = homofit_commit()
+        sys.stdout.write(f"homofit {__version__}" + (f" ({commit[:12]})" if commit else "") + "\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print homofit's version and the commit it was built from.")]
+          = False) -> None:
+    """Fine-tune pretrained language models from one YAML spec."""
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Print a HomofitError in one or two lines, without a traceback, and exit with code 2."""
 
@@ -150,13 +167,20 @@ def eval_command(
 @user_errors
 def predict(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint folder.")],
-    source: Annotated[str, typer.Argument(metavar="INPUT", help="A file (raw text, one input a line, or a data file) or raw text.")],
+    source: Annotated[str, typer.Argument(metavar="INPUT", help="A file (raw text, one input a line, or a data "
+                                                                "file), raw text, or - for standard input.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here instead of to standard output.")] = None,
+    text: Annotated[bool, typer.Option("--text", help="INPUT is text even if it looks like a file path.")] = False,
 ) -> None:
     """Predict on new text; writes JSON Lines."""
+    from homofit.data.tables import is_file
     from homofit.inference import predict as run_predict
-
     from homofit.rundir import check_writable
+
+    if source == "-":
+        source = sys.stdin.read()
+    elif not text and not is_file(source) and _looks_like_a_path(source):
+        raise HomofitError(f"{source}: no such file; to predict on this text itself, add --text.")
 
     if out is not None and out.exists():
         raise HomofitError(f"--out {out}: already exists; homofit does not overwrite it. Choose a new file.")
@@ -169,6 +193,13 @@ def predict(
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:
         error_console.print(f"wrote {len(records)} predictions to {out}")
+
+
+def _looks_like_a_path(source: str) -> bool:
+    """One short line with a folder separator or a data file's suffix: a mistyped path, not text to predict on."""
+    if "\n" in source or len(source) > 255 or " " in source.strip():
+        return False
+    return "/" in source or Path(source).suffix.lower() in {".txt", ".conll", ".jsonl", ".json", ".csv", ".tsv", ".gz"}
 
 
 @app.command("compare")
@@ -257,7 +288,8 @@ def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
 @app.command()
 @user_errors
 def init(
-    task: Annotated[str, typer.Argument(help="The task family, e.g. ner.")],
+    task: Annotated[str, typer.Argument(help="The task family: classification, dialogue, ner, qa, relation, "
+                                             "summarization or translation.")],
     method: Annotated[str, typer.Option(help="What trains: full, lora (adapters + head) or head_only "
                                              "(freeze: all_but_head); the spec gets that method's learning rate.")] = "full",
 ) -> None:

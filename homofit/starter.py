@@ -29,6 +29,7 @@ def template_names() -> list[str]:
 def starter_spec(task: str, method: str = "full") -> str:
     """The template for `task`; for lora or head_only the model section says so and optim.lr is that
     method's rate (README: "Learning rates that fit the method")."""
+    task = task.strip().lower()
     if task not in template_names():
         raise HomofitError(f"no starter spec for task '{task}'; choose one of {', '.join(template_names())}.")
     method = {"head": "head_only"}.get(method, method)

@@ -369,3 +369,22 @@ def test_eval_out_never_overwrites_an_earlier_eval(tmp_path: Path, checkpoint: P
     again = invoke("eval", "--checkpoint", checkpoint, "--out", out)
     assert again.exit_code == 2 and "already holds test.json from an earlier eval" in " ".join(again.stderr.split())
     assert fingerprint(out) == before
+
+
+def test_predict_reads_standard_input_and_refuses_a_mistyped_path(tmp_path: Path, checkpoint: Path) -> None:
+    piped = CliRunner().invoke(app, ["predict", "--checkpoint", str(checkpoint), "-"], input="one line\nanother one\n")
+    assert piped.exit_code == 0, piped.output
+    assert len(piped.stdout.strip().splitlines()) == 2
+    typo = invoke("predict", "--checkpoint", checkpoint, str(tmp_path / "inptu.txt"))
+    assert typo.exit_code == 2 and "inptu.txt: no such file; to predict on this text itself, add --text." in \
+        " ".join(typo.stderr.split())
+    forced = invoke("predict", "--checkpoint", checkpoint, "--text", "notes.txt")
+    assert forced.exit_code == 0 and len(forced.stdout.strip().splitlines()) == 1
+
+
+def test_version_and_init_in_any_case() -> None:
+    from homofit import __version__
+
+    version = invoke("--version")
+    assert version.exit_code == 0 and version.stdout.startswith(f"homofit {__version__}")
+    assert invoke("init", "NER").stdout == invoke("init", "ner").stdout != ""

@@ -186,7 +186,7 @@ def check_model_folder(path: Path, gguf_file: str | None = None) -> None:
         try:
             document = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
             spec = document["spec"]
-            document["task"], document["task_state"]  # noqa: B018 - both must be there
+            document["task"], document["task_state"]
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise damaged(f"{STATE_FILE} is unreadable ({type(error).__name__}: {error})") from None
         from pydantic import ValidationError

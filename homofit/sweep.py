@@ -275,9 +275,7 @@ def run_sweep(spec_path: Path | None, overrides: list[str], trials: int | None, 
             raise _TrialFailed(str(error)) from None
 
     def enough(study: Any, _: Any) -> None:
-        if finished_count(optuna, study) >= target:
-            study.stop()
-        elif len(failures) >= max(3, target):
+        if finished_count(optuna, study) >= target or len(failures) >= max(3, target):
             study.stop()
 
     if finished_count(optuna, study) < target:

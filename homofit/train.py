@@ -181,8 +181,14 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
 def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
     that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
-    from homofit.model import (apply_lora, check_model_fits, count_parameters, freeze_parameters, load_tokenizer,
-                               trainable_modules)
+    from homofit.model import (
+        apply_lora,
+        check_model_fits,
+        count_parameters,
+        freeze_parameters,
+        load_tokenizer,
+        trainable_modules,
+    )
     from homofit.runtime import build_runtime, seed_everything
 
     if config.data.train is None:

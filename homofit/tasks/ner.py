@@ -19,11 +19,11 @@ from homofit.tasks import register
 from homofit.textfiles import text_lines
 
 if TYPE_CHECKING:
-    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
 WORD_PATTERN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 

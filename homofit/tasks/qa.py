@@ -26,12 +26,12 @@ from homofit.errors import HomofitError
 from homofit.tasks import register
 
 if TYPE_CHECKING:
-    from homofit.outcomes import Outcomes
     import numpy
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
 log = logging.getLogger("homofit")
 

@@ -21,11 +21,11 @@ from homofit.generation import (
 from homofit.tasks import register
 
 if TYPE_CHECKING:
-    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
 
 class SummarizationConfig(GenerationTaskConfig):

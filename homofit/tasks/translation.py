@@ -22,11 +22,11 @@ from homofit.generation import (
 from homofit.tasks import register
 
 if TYPE_CHECKING:
-    from homofit.outcomes import Outcomes
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish", "it": "Italian",
                   "pt": "Portuguese", "nl": "Dutch", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}

@@ -145,7 +145,7 @@ def _train_spec(config: Path | None, overrides: list[str], run_dir: Path | None,
 def eval_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint folder, e.g. RUN/checkpoints/best.")],
     data: Annotated[Optional[Path], typer.Option("--data", help="Score this file instead of a split of the spec.")] = None,
-    split: Annotated[str, typer.Option("--split", help="dev or test, from the checkpoint's spec.")] = "test",
+    split: Annotated[str, typer.Option("--split", help="train, dev or test, from the checkpoint's spec.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write <split or file stem>.json/.txt here.")] = None,
 ) -> None:
     """Score a checkpoint on a split of its spec or on another file."""
@@ -154,8 +154,8 @@ def eval_command(
 
     from homofit.rundir import check_writable
 
-    if split not in {"dev", "test"}:
-        raise HomofitError(f"--split {split}: choose dev or test.")
+    if split not in {"train", "dev", "test"}:
+        raise HomofitError(f"--split {split}: choose train, dev or test.")
     if out is not None:
         check_writable(out, "--out")
     quiet_transformers()

@@ -70,7 +70,7 @@ def score_examples(loaded: LoadedCheckpoint, data: Path, split: str, name: str |
     """Read `data`, predict with the checkpoint and score: (examples, predictions, report). The spec's own
     split is capped by data.max_eval_samples, as in training."""
     examples = loaded.task.read(data, loaded.config.data)
-    if loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
+    if split != "train" and loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
         examples = examples[: loaded.config.data.max_eval_samples]
     features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
     predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer,

@@ -40,13 +40,17 @@ def print_train_summary(console: Console, summary: TrainSummary) -> None:
     print_scores(console, summary.scores)
     fit = summary.fit
     if fit.best_step is not None:
-        console.print(f"best dev score {fit.best_score:.4f} at step {fit.best_step} of {fit.steps}"
-                      + (" (stopped early)" if fit.stopped_early else ""))
+        ended = "stopped early: no gain in the dev score for train.early_stopping.patience evaluations" \
+            if fit.stopped_early else "trained every step"
+        console.print(f"best dev score {fit.best_score:.4f} at step {fit.best_step} of {fit.steps}; {ended}")
+    else:
+        console.print(f"trained {fit.steps} steps; no dev set, so checkpoints/best is the final model")
     run = summary.run
     table = Table(title="written", show_header=False)
     table.add_row("run", str(run.root))
     table.add_row("best checkpoint", str(run.checkpoint("best")))
-    table.add_row("reports", str(run.reports))
-    table.add_row("predictions", str(run.predictions))
+    for name, folder in (("reports", run.reports), ("predictions", run.predictions)):
+        if folder.is_dir() and any(folder.iterdir()):  # only what was written
+            table.add_row(name, str(folder))
     table.add_row("metrics", str(run.metrics))
     console.print(table)

@@ -163,6 +163,9 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
     if batches == 0:
         raise HomofitError(f"data.train: {train_size} training inputs are fewer than the {world_size} processes.")
     notes = []
+    if config.data.dev is None:
+        notes.append("data.dev is not set: nothing is scored during training, there is no early stopping, and "
+                     "checkpoints/best is the final model; set data.dev to choose the best step on held-out data")
     if train.grad_accum > batches:
         notes.append(f"train.grad_accum {train.grad_accum} is more than the {batches} batches of an epoch: each "
                      "optimizer step takes one whole epoch")
@@ -508,7 +511,7 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
                 if has_dev and (state.step % plan.eval_every == 0 or at_end):
                     guard.check()
                     _evaluate_and_keep(experiment, state)
-                    stopped_early = state.tracker.should_stop
+                    stopped_early = state.tracker.should_stop and not at_end  # the last step is no early stop
                 if plan.save_every and state.step % plan.save_every == 0 and not at_end:
                     guard.check()
                     save_resumable(experiment, state)
@@ -671,9 +674,18 @@ def save_resumable(experiment: Experiment, state: TrainState) -> None:
     start = time.perf_counter()
     more = None if weights is not None else (lambda folder: write_trainer_state(folder, state, lora))
     save_checkpoint(experiment.run.checkpoint("last"), state.model, experiment.tokenizer, experiment.task,
-                    config_to_dict(experiment.config), extra={"step": state.step}, write_more=more,
+                    checkpoint_spec(experiment.config), extra={"step": state.step}, write_more=more,
                     state_dict=weights)
     log.debug("saved checkpoints/last at step %d in %.2f s", state.step, time.perf_counter() - start)
+
+
+def checkpoint_spec(config: Any) -> dict[str, Any]:
+    """The spec a checkpoint keeps: data paths made absolute, so `homofit eval --split` works from any folder."""
+    spec = config_to_dict(config)
+    for name in ("train", "dev", "test"):
+        if spec["data"].get(name):
+            spec["data"][name] = str(Path(spec["data"][name]).absolute())
+    return spec
 
 
 def _save_best(experiment: Experiment, step: int | None = None) -> None:
@@ -682,7 +694,7 @@ def _save_best(experiment: Experiment, step: int | None = None) -> None:
     if experiment.run is None:
         return
     save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer, experiment.task,
-                    config_to_dict(experiment.config), extra={"step": step} if step is not None else None,
+                    checkpoint_spec(experiment.config), extra={"step": step} if step is not None else None,
                     state_dict=weights)
 
 

@@ -382,8 +382,8 @@ def test_eval_and_predict_errors(ner_run: Path, tmp_path: Path) -> None:
     assert (result.exit_code, result.stderr) == (2, (
         f"error: --checkpoint {ner_run}: no homofit.json there; not a homofit checkpoint "
         "(a run's checkpoints are RUN/checkpoints/best and RUN/checkpoints/last).\n"))
-    result = invoke("eval", "--checkpoint", ner_run / "checkpoints" / "best", "--split", "train")
-    assert (result.exit_code, result.stderr) == (2, "error: --split train: choose dev or test.\n")
+    result = invoke("eval", "--checkpoint", ner_run / "checkpoints" / "best", "--split", "validation")
+    assert (result.exit_code, result.stderr) == (2, "error: --split validation: choose train, dev or test.\n")
     taken = tmp_path / "taken.jsonl"
     taken.write_text("")
     result = invoke("predict", "--checkpoint", ner_run / "checkpoints" / "best", "some text", "--out", taken)
@@ -431,3 +431,18 @@ def test_quickstart_with_minilm_learns(tmp_path: Path, monkeypatch: pytest.Monke
     assert {"config.yaml", "meta.json", "metrics.jsonl", "train.log", "checkpoints/best/model.safetensors",
             "checkpoints/last/model.safetensors", "reports/test-before.json", "predictions/dev.jsonl",
             "predictions/test.jsonl"} <= files_under(run)
+
+
+def test_eval_works_from_another_folder_and_on_train(tiny_bert: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec with relative data paths, trained in one folder: its checkpoint keeps them absolute, so `eval
+    --split` works from any other folder."""
+    monkeypatch.chdir(NER_DATA)
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, train={"max_steps": 1}, data={
+        "train": "train.conll", "dev": "dev.conll", "test": "test.conll"})
+    ok(invoke("train", spec, "--run-dir", tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)
+    for split in ("train", "test"):
+        result = invoke("eval", "--checkpoint", tmp_path / "run" / "checkpoints" / "best", "--split", split)
+        assert result.exit_code == 0, result.output
+        assert split in result.stdout

@@ -478,3 +478,20 @@ def test_by_length_batches_are_reproducible_cover_the_epoch_and_pad_less() -> No
     whole = epoch_batches(1000, 16, 7, 0, lengths=lengths)
     halves = [epoch_batches(1000, 8, 7, 0, rank, 2, lengths) for rank in (0, 1)]
     assert [a + b for a, b in zip(*halves)] == whole[: len(halves[0])]
+
+
+def test_a_run_that_reaches_its_last_step_is_not_said_to_stop_early(tiny_bert: Path, tmp_path: Path) -> None:
+    """Patience runs out exactly at the last step: every step was trained, and the summary says so."""
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, optim={"lr": 1.0e-12, "schedule": "constant"},
+                      train={"eval_every": 2, "save_every": None, "max_steps": 6, "early_stopping": {"patience": 2}})
+    result = ok(invoke("train", spec, "--run-dir", tmp_path / "run"))
+    assert "trained every step" in result.output and "stopped early" not in result.output
+
+
+def test_a_run_without_dev_says_what_it_loses(tiny_bert: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, data={"dev": None, "test": None},
+                      train={"max_steps": 2, "save_every": None})
+    result = ok(invoke("train", spec, "--run-dir", tmp_path / "run"))
+    assert "no dev set, so checkpoints/best is the final model" in " ".join(result.output.split())
+    assert "data.dev is not set: nothing is scored during training" in caplog.text
+    assert "reports" not in result.output.split("written")[-1]  # no folder listed that holds nothing

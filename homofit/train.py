@@ -593,6 +593,11 @@ def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput,
                                 "epoch": round(state.step / experiment.plan.steps_per_epoch, 3), "loss": mean_loss,
                                 "lr": state.scheduler.get_last_lr()[0], "steps_per_s": rate})
     progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
+    if not getattr(progress.console, "is_terminal", True) and experiment.runtime.is_main:
+        # piped, under nohup or in CI there is no bar: a plain line per log window instead
+        left = (experiment.plan.total_steps - state.step) / rate if rate > 0 else 0.0
+        log.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  ETA %s", state.step, experiment.plan.total_steps,
+                 mean_loss, state.scheduler.get_last_lr()[0], rate, time.strftime("%H:%M:%S", time.gmtime(left)))
     state.window.loss.zero_()
     state.window.steps = 0
     meter.steps, meter.since = 0, time.perf_counter()

@@ -495,3 +495,13 @@ def test_a_run_without_dev_says_what_it_loses(tiny_bert: Path, tmp_path: Path, c
     assert "no dev set, so checkpoints/best is the final model" in " ".join(result.output.split())
     assert "data.dev is not set: nothing is scored during training" in caplog.text
     assert "reports" not in result.output.split("written")[-1]  # no folder listed that holds nothing
+
+
+def test_without_a_terminal_the_loss_is_logged_as_plain_lines(tiny_bert: Path, tmp_path: Path) -> None:
+    """Piped to a file, under nohup or in CI the bar is not drawn: each log window is a line with the step,
+    loss, learning rate, rate and ETA (here in train.log, which gets every console line)."""
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, train={"max_steps": 4, "log_every": 2, "save_every": None})
+    ok(invoke("train", spec, "--run-dir", tmp_path / "run"))
+    lines = [line for line in (tmp_path / "run" / "train.log").read_text().splitlines() if "ETA" in line]
+    assert [line.split("step ")[1].split()[0] for line in lines] == ["2/4", "4/4"]
+    assert all(" loss " in line and " lr " in line and "steps/s" in line for line in lines)

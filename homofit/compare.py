@@ -325,7 +325,8 @@ def corpus_significance(models: list[Model], resamples: int) -> dict[str, Any] |
 def _right_means(model: Model) -> str:
     fail_below = model.outcomes.notes.get("fail_below")
     if fail_below is not None:
-        return f"its output's sentence-level {model.outcomes.metrics and next(iter(model.outcomes.metrics))} is at least {fail_below:g}"
+        metric = next(iter(model.outcomes.metrics)).removeprefix("sentence_")
+        return f"its output's sentence-level {metric} is at least {fail_below:g}"
     return {"ner": "every entity of the sentence found exactly, and nothing else",
             "qa": "an exact match with a gold answer"}.get(model.task_type, "the predicted label is the gold one")
 

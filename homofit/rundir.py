@@ -77,24 +77,33 @@ def check_writable(path: Path, key: str, folder: bool = True) -> None:
                            "you can write, or change its permissions.") from None
 
 
+NOT_EMPTY = "homofit never overwrites a run. Choose a new folder."
+
+
+def new_folder(explicit: Path | None, output_dir: Path, prefix: str, option: str = "--run-dir",
+               not_empty: str = NOT_EMPTY) -> Path:
+    """Where a new run (or seeds or sweep folder) goes: exactly `explicit`, which must be missing or empty, or
+    a unique `<prefix>-<time>` under `output_dir`. Nothing is created here."""
+    if explicit is not None:
+        if explicit.exists() and (not explicit.is_dir() or any(explicit.iterdir())):
+            raise HomofitError(f"{option} {explicit}: already exists and is not empty; {not_empty}")
+        return explicit
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe_prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", prefix)
+    root = Path(output_dir) / f"{safe_prefix}-{stamp}"
+    suffix = 1
+    while root.exists():
+        suffix += 1
+        root = Path(output_dir) / f"{safe_prefix}-{stamp}-{suffix}"
+    return root
+
+
 def create_run_dir(explicit: Path | None, output_dir: Path, prefix: str) -> RunDir:
     """Make a new run directory: exactly `explicit`, or a unique `<prefix>-<time>` under `output_dir`.
 
     An existing directory is never reused, so no earlier run is overwritten.
     """
-    if explicit is not None:
-        if explicit.exists() and (not explicit.is_dir() or any(explicit.iterdir())):
-            raise HomofitError(f"--run-dir {explicit}: already exists and is not empty; "
-                               "homofit never overwrites a run. Choose a new folder.")
-        root = explicit
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        safe_prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", prefix)
-        root = output_dir / f"{safe_prefix}-{stamp}"
-        suffix = 1
-        while root.exists():
-            suffix += 1
-            root = output_dir / f"{safe_prefix}-{stamp}-{suffix}"
+    root = new_folder(explicit, output_dir, prefix)
     check_writable(root, "--run-dir" if explicit is not None else "output.dir")
     try:
         for folder in (root, root / "checkpoints", root / "reports", root / "predictions"):

@@ -5,9 +5,7 @@ of the runs), so a result is stated with its seed-to-seed noise."""
 from __future__ import annotations
 
 import json
-import re
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +24,9 @@ def parse_seeds(text: str) -> list[int]:
 
 def seeds_folder(config: Any, run_dir: Path | None) -> Path:
     """--run-dir DIR, or <output.dir>/<name>-seeds-<time>; it must not hold anything yet."""
-    if run_dir is not None:
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise HomofitError(f"--run-dir {run_dir}: already exists and is not empty; homofit never overwrites a "
-                               "run. Choose a new folder.")
-        return run_dir
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.output.name or config.task.type)
-    folder = Path(config.output.dir) / f"{name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = Path(config.output.dir) / f"{name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
-    return folder
+    from homofit.rundir import new_folder
+
+    return new_folder(run_dir, config.output.dir, f"{config.output.name or config.task.type}-seeds")
 
 
 def train_seeds(spec_path: Path, overrides: list[str], seeds: list[int], run_dir: Path | None, progress_factory: Any,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -141,18 +140,10 @@ def trial_spec(base: dict[str, Any], params: dict[str, Any], metric: str, direct
 
 
 def sweep_folder(config: Any, sweep_dir: Path | None) -> Path:
-    if sweep_dir is not None:
-        if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
-            raise HomofitError(f"--sweep-dir {sweep_dir}: already exists and is not empty; to continue that sweep use "
-                               f"--resume {sweep_dir}.")
-        return sweep_dir
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.output.name or config.task.type)
-    folder = Path(config.output.dir) / f"{name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = Path(config.output.dir) / f"{name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
-    return folder
+    from homofit.rundir import new_folder
+
+    return new_folder(sweep_dir, config.output.dir, f"{config.output.name or config.task.type}-sweep", "--sweep-dir",
+                      f"to continue that sweep use --resume {sweep_dir}.")
 
 
 # -- Optuna -----------------------------------------------------------------------------------------------
@@ -379,7 +370,7 @@ def write_results(optuna: Any, study: Any, config: Any, folder: Path, metric: st
     if config.sweep.test_best and config.data.test is not None:
         summary["test"] = _test_best(best_run, config, folder, console)
     (folder / "best.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    _plots(optuna, study, folder)
+    _plots(study, folder)
     console.print(f"wrote {folder}/trials.csv, best.yaml, best.json", highlight=False)
 
 
@@ -402,7 +393,7 @@ def _test_best(best_run: Path, config: Any, folder: Path, console: Any) -> dict[
     return headline
 
 
-def _plots(optuna: Any, study: Any, folder: Path) -> None:
+def _plots(study: Any, folder: Path) -> None:
     """Optuna's own matplotlib figures; a figure that cannot be drawn for this study is skipped."""
     try:
         import matplotlib

@@ -77,7 +77,7 @@ def train(
     """Fine-tune a model as the spec says and write a run directory."""
     import os
 
-    from homofit.reporting import print_train_summary, train_progress
+    from homofit.reporting import PhaseDisplay, print_train_summary
     from homofit.train import train as run_training
 
     if nproc is not None and "LOCAL_RANK" not in os.environ:
@@ -94,11 +94,11 @@ def train(
             raise HomofitError("--seeds: give the spec, and no --resume (resume each seed's run on its own).")
         seed_list = parse_seeds(seeds)
         quiet_transformers()
-        train_seeds(config, overrides or [], seed_list, run_dir, lambda: train_progress(console), console)
+        train_seeds(config, overrides or [], seed_list, run_dir, lambda: PhaseDisplay(error_console), console)
         return
     spec, resume_run = _train_spec(config, overrides or [], run_dir, resume)
     quiet_transformers()
-    with train_progress(console) as progress:
+    with PhaseDisplay(error_console) as progress:
         summary = run_training(spec, run_dir, overrides or [], progress, resume_run)
     if summary is not None:
         print_train_summary(console, summary)
@@ -257,7 +257,7 @@ def sweep(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder.")] = None,
 ) -> None:
     """Search hyperparameters on Optuna; every trial is a run directory under one sweep folder."""
-    from homofit.reporting import train_progress
+    from homofit.reporting import PhaseDisplay
     from homofit.sweep import run_sweep
 
     if config is None and resume is None:
@@ -267,7 +267,7 @@ def sweep(
     if config is not None and resume is not None and "=" in config.name and not config.exists():
         overrides, config = [str(config), *(overrides or [])], None
     quiet_transformers()
-    run_sweep(config, overrides or [], trials, storage, study, sweep_dir, resume, lambda: train_progress(console),
+    run_sweep(config, overrides or [], trials, storage, study, sweep_dir, resume, lambda: PhaseDisplay(error_console),
               console)
 
 

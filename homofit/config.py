@@ -83,8 +83,9 @@ class OptimConfig(StrictModel):
 
 
 class EarlyStoppingConfig(StrictModel):
-    metric: str | None = Field(None, description="A key of the eval report; default: the task's headline metric.")
-    mode: Literal["max", "min"] = "max"
+    metric: str | None = Field(None, description="A headline key of the dev report, or loss (the training loss on "
+                                                 "dev); default: the task's headline metric.")
+    mode: Literal["max", "min"] | None = Field(None, description="Default: min for loss and perplexity, else max.")
     patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
 
 

@@ -272,6 +272,17 @@ class TextGenerator:
             rows.append(output)
         return rows
 
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+        """The generated rows and, with labels, the references' NLL summed over their tokens (the training loss)."""
+        import torch
+
+        rows = self.predict_batch(model, batch)
+        if "labels" not in batch:
+            return rows, None
+        device = batch["input_ids"].device
+        return rows, (torch.tensor(sum(row["reference_nll"] for row in rows), device=device),
+                      torch.tensor(sum(row["reference_tokens"] for row in rows), device=device))
+
     def generation_config(self, model: PreTrainedModel) -> GenerationConfig:
         """The spec's settings and the special tokens, set explicitly so no checkpoint default applies."""
         from transformers import GenerationConfig

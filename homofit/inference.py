@@ -73,9 +73,12 @@ def score_examples(loaded: LoadedCheckpoint, data: Path, split: str, name: str |
     if split != "train" and loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
         examples = examples[: loaded.config.data.max_eval_samples]
     features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
-    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer,
-                                Split(name or split, data, examples, features), loaded.eval_batch_size, loaded.runtime)
-    return examples, predictions, loaded.task.score(examples, predictions)
+    result = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split(name or split, data, examples, features),
+                           loaded.eval_batch_size, loaded.runtime)
+    report = loaded.task.score(examples, result.predictions)
+    if result.loss is not None:
+        report = {"loss": result.loss, **report}
+    return examples, result.predictions, report
 
 
 def predict(checkpoint: Path, source: str, out: Path | None) -> list[dict[str, Any]]:
@@ -86,7 +89,7 @@ def predict(checkpoint: Path, source: str, out: Path | None) -> list[dict[str, A
         raise HomofitError(f"{source}: nothing to predict (no non-blank lines).")
     features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
     predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split("predict", Path(source), examples, features),
-                                loaded.eval_batch_size, loaded.runtime)
+                                loaded.eval_batch_size, loaded.runtime).predictions
     if out is not None:
         write_predictions(out, loaded.task, examples, predictions)
     return loaded.task.prediction_records(examples, predictions)

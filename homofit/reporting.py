@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -12,12 +16,55 @@ if TYPE_CHECKING:
     from homofit.train import TrainSummary
 
 
-def train_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
-    )
+@dataclass
+class PhaseBar:
+    """One phase's line in the display: `advance` as work is done, `update` the text after the count."""
+
+    progress: Progress
+    task_id: Any
+
+    def advance(self, amount: int = 1) -> None:
+        self.progress.advance(self.task_id, amount)
+
+    def update(self, info: str) -> None:
+        self.progress.update(self.task_id, info=info)
+
+
+class PhaseDisplay:
+    """The one progress display of a run: a bar per long phase (tokenizing, training, each evaluation,
+    saving), drawn on the console the log lines go to, so rich prints each log line above the bars. Without
+    a terminal nothing is drawn; the loop writes plain log lines instead."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.console.is_terminal
+
+    def __enter__(self) -> PhaseDisplay:
+        if self.is_terminal:  # piped or in CI rich would still write a blank line on stop
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.is_terminal:
+            self.progress.stop()
+
+    @contextlib.contextmanager
+    def phase(self, name: str, total: int | None, info: str = "", completed: int = 0) -> Iterator[PhaseBar]:
+        """A bar for the length of the `with` block; removed after, so no stale copy stays on the screen."""
+        task_id = self.progress.add_task(name, total=total, completed=completed, info=info)
+        started = time.perf_counter()
+        try:
+            yield PhaseBar(self.progress, task_id)
+        finally:
+            self.progress.remove_task(task_id)
+            self.last_phase_seconds = time.perf_counter() - started
 
 
 def headline(report: dict[str, Any]) -> dict[str, float]:
@@ -40,9 +87,10 @@ def print_train_summary(console: Console, summary: TrainSummary) -> None:
     print_scores(console, summary.scores)
     fit = summary.fit
     if fit.best_step is not None:
-        ended = "stopped early: no gain in the dev score for train.early_stopping.patience evaluations" \
-            if fit.stopped_early else "trained every step"
-        console.print(f"best dev score {fit.best_score:.4f} at step {fit.best_step} of {fit.steps}; {ended}")
+        ended = f"stopped early: no gain in dev {fit.metric} for {fit.patience} evaluations " \
+            "(train.early_stopping.patience)" if fit.stopped_early else "trained every step"
+        console.print(f"best dev {fit.metric} {fit.best_score:.4f} at step {fit.best_step} of {fit.steps} "
+                      f"({'lowest' if fit.mode == 'min' else 'highest'} wins; a tie keeps the later step); {ended}")
     else:
         console.print(f"trained {fit.steps} steps; no dev set, so checkpoints/best is the final model")
     run = summary.run

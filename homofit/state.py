@@ -38,7 +38,8 @@ RESUMABLE_KEYS = (
 class BestTracker:
     """Keeps the best eval score and counts evaluations without improvement, for early stopping.
 
-    A tie keeps the earlier checkpoint: only a strictly better score replaces `best`.
+    A tie keeps the later checkpoint (the same dev score after more training) but is no gain for patience:
+    only a strictly better score resets the count of evaluations without improvement.
     """
 
     metric: str
@@ -49,14 +50,14 @@ class BestTracker:
     bad_evals: int = 0
 
     def update(self, report: dict[str, Any], step: int) -> bool:
-        """Record one eval; True when it is the best so far."""
+        """Record one eval; True when its checkpoint becomes `best` (better than any before, or tied)."""
         score = report[self.metric]
         improved = self.best is None or (score > self.best if self.mode == "max" else score < self.best)
-        if improved:
-            self.best, self.best_step, self.bad_evals = score, step, 0
-        else:
-            self.bad_evals += 1
-        return improved
+        tied = not improved and score == self.best
+        self.bad_evals = 0 if improved else self.bad_evals + 1
+        if improved or tied:
+            self.best, self.best_step = score, step
+        return improved or tied
 
     @property
     def should_stop(self) -> bool:

@@ -21,7 +21,6 @@ import yaml
 from homofit.errors import HomofitError, TrainingInterrupted
 
 log = logging.getLogger("homofit")
-LOWER_IS_BETTER = {"perplexity", "loss"}
 STATE_FILE = "sweep.json"
 
 
@@ -51,6 +50,7 @@ def sweep_plan(config: Any) -> tuple[str, str]:
     import difflib
 
     from homofit.tasks import build_task
+    from homofit.train import LOWER_IS_BETTER, selectable_metrics
 
     sweep = config.sweep
     if sweep is None:
@@ -61,11 +61,12 @@ def sweep_plan(config: Any) -> tuple[str, str]:
                            "unseen by the search).")
     task = build_task(config.task)
     metric = sweep.metric or config.train.early_stopping.metric or task.headline_metric
-    if metric not in task.headline_metrics:
-        close = difflib.get_close_matches(metric, task.headline_metrics, n=1, cutoff=0.5)
+    choices = selectable_metrics(task)
+    if metric not in choices:
+        close = difflib.get_close_matches(metric, choices, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise HomofitError(f"sweep.metric: '{metric}' is not a metric the {task.name} task reports on dev; choose one "
-                           f"of {', '.join(task.headline_metrics)}{hint}")
+                           f"of {', '.join(choices)}{hint}")
     direction = sweep.direction or ("minimize" if metric in LOWER_IS_BETTER else "maximize")
     return metric, direction
 

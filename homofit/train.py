@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
 from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
 from homofit.errors import DistributedFailure, HomofitError, NonFiniteLoss, TrainingInterrupted
+from homofit.reporting import headline
 from homofit.rundir import RunDir, check_writable, create_run_dir, file_sha256, run_metadata
 from homofit.state import (
     BestTracker,
@@ -78,6 +79,7 @@ class Experiment:
     best_dev: tuple[dict, list] | None = None  # the report and predictions of the eval that wrote `best`
     on_eval: Any = None  # called with (step, report) after each dev evaluation past step 0 (sweeps prune there)
     resume_from: Path | None = None  # the `last` a resumed run continues from (every process reads it)
+    progress: Any = None  # the run's reporting.PhaseDisplay (a quiet one when none is given)
 
 
 @dataclass
@@ -86,6 +88,9 @@ class FitResult:
     best_step: int | None
     best_score: float | None
     stopped_early: bool
+    metric: str = ""
+    mode: str = "max"
+    patience: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -146,14 +151,28 @@ def check_training_spec(config: Any, task: Task) -> None:
 
     stopping = config.train.early_stopping
     metric = stopping.metric or task.headline_metric
-    if metric not in task.headline_metrics:
-        close = difflib.get_close_matches(metric, task.headline_metrics, n=1, cutoff=0.5)
+    choices = selectable_metrics(task)
+    if metric not in choices:
+        close = difflib.get_close_matches(metric, choices, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise HomofitError(f"train.early_stopping.metric: '{metric}' is not a metric the {task.name} task reports; "
-                           f"choose one of {', '.join(task.headline_metrics)}{hint}")
+                           f"choose one of {', '.join(choices)}{hint}")
     if stopping.patience is not None and config.data.dev is None:
         raise HomofitError("train.early_stopping.patience: early stopping scores dev, but the spec has no data.dev; "
                            "set data.dev or remove the patience.")
+
+
+LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
+
+
+def selectable_metrics(task: Task) -> tuple[str, ...]:
+    """What a dev evaluation reports that early stopping and sweeps can select on: the task's headline
+    metrics and `loss`, the training loss on dev."""
+    return (*task.headline_metrics, "loss")
+
+
+def stopping_mode(metric: str, mode: str | None) -> str:
+    return mode or ("min" if metric in LOWER_IS_BETTER else "max")
 
 
 def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan:
@@ -181,7 +200,8 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
     return TrainingPlan(batches, steps_per_epoch, total_steps, eval_every, train.save_every, tuple(notes))
 
 
-def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None) -> Experiment:
+def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None,
+          progress: Any = None) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
     that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
     from homofit.model import (
@@ -251,7 +271,8 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         import torch
 
         torch.manual_seed(config.train.seed + 1_000_003 * runtime.rank)
-    splits = {name: Split(name, path, examples, task.encode(examples, tokenizer, config.data))
+    progress = progress if progress is not None else quiet_display()
+    splits = {name: Split(name, path, examples, encode_split(task, name, examples, tokenizer, config.data, progress))
               for name, (path, examples) in raw_splits.items()}
     plan = plan_training(config, len(splits["train"].features), runtime.world_size)
     # The run directory comes after everything a user can get wrong, so a failed start leaves none behind.
@@ -286,9 +307,58 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
             meta.setdefault("resumes", []).append({"step": resume["step"], "overrides": overrides,
                                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         run.meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    experiment = Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume)
+    experiment = Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume,
+                            progress=progress)
     experiment.resume_from = RunDir(resume_run).checkpoint("last") if resume_run is not None else None
     return experiment
+
+
+ENCODE_CHUNK = 5000  # examples encoded at a time, so a large file shows its progress
+
+
+def encode_split(task: Task, name: str, examples: list[Any], tokenizer: PreTrainedTokenizerBase, data: Any,
+                 progress: Any) -> list[dict]:
+    """The features of one split, encoded in chunks under a progress bar; each feature's example_index
+    counts from the start of the split, as if it had been encoded at once."""
+    start = time.perf_counter()
+    features: list[dict] = []
+    with progress.phase(f"tokenize {name}", len(examples), f"{len(examples):,} examples") as bar:
+        for offset in range(0, len(examples), ENCODE_CHUNK):
+            chunk = task.encode(examples[offset : offset + ENCODE_CHUNK], tokenizer, data)
+            for feature in chunk:
+                feature["example_index"] += offset
+            features.extend(chunk)
+            bar.advance(min(ENCODE_CHUNK, len(examples) - offset))
+    log.info("tokenized %s: %s examples -> %s inputs in %.1f s", name, f"{len(examples):,}", f"{len(features):,}",
+             time.perf_counter() - start)
+    return features
+
+
+def quiet_display() -> Any:
+    """A display that draws nothing (a run started from Python without one)."""
+    from rich.console import Console
+
+    from homofit.reporting import PhaseDisplay
+
+    return PhaseDisplay(Console(quiet=True))
+
+
+@contextlib.contextmanager
+def _phase(experiment: Experiment, name: str, total: int | None, info: str = "", completed: int = 0) -> Iterator[Any]:
+    """A bar on the main process; elsewhere a bar that counts nothing."""
+    if experiment.runtime.is_main:
+        with experiment.progress.phase(name, total, info, completed) as bar:
+            yield bar
+    else:
+        yield _NoBar()
+
+
+class _NoBar:
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def update(self, info: str) -> None:
+        pass
 
 
 def prepare_tokenizer(task: Task, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -312,9 +382,19 @@ def _attach_log_file(run: RunDir | None) -> None:
 # -- evaluation -------------------------------------------------------------------------------------------
 
 
+@dataclass
+class SplitPredictions:
+    """What one pass over a split gives: a prediction per example and, when the split has labels, the mean of
+    the training loss over all of its units (None on the processes that do not decode)."""
+
+    predictions: list[Any] | None
+    loss: float | None = None
+
+
 def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedTokenizerBase, split: Split,
-                  batch_size: int, runtime: Runtime) -> list[Any] | None:
-    """Predictions for every example of a split, in batches sorted by length (less padding).
+                  batch_size: int, runtime: Runtime, progress: Any = None) -> SplitPredictions:
+    """Predictions for every example of a split, in batches sorted by length (less padding), with the loss
+    from the same forward passes; `progress` (a `reporting.PhaseDisplay`) shows the batches done.
 
     Under several processes the batches are dealt out to them (the same batches one process would make, so
     every number is the same) and gathered on the first process, which decodes; the others get None.
@@ -326,30 +406,44 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
     if not runtime.sharded_model:  # under FSDP every process runs every batch together, as its forward needs
         starts = starts[runtime.rank :: runtime.world_size]
     mine: list[tuple[int, Any]] = []
+    loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
+    units = torch.zeros((), dtype=torch.float64, device=runtime.device)
     was_training = model.training
     model.eval()
     # FSDP's gathered parameters outlive the pass; made under inference_mode they could not train afterwards
     no_grad = torch.no_grad() if runtime.sharded_model else torch.inference_mode()
-    with no_grad, runtime.autocast():
+    phase = progress.phase(f"eval {split.name}", len(starts), f"{len(split.examples):,} examples") \
+        if progress is not None and runtime.is_main else contextlib.nullcontext(None)
+    with no_grad, runtime.autocast(), phase as bar:
         for start in starts:
             indices = order[start : start + batch_size]
             batch = task.collate([split.features[index] for index in indices], tokenizer)
             batch = {key: value.to(runtime.device) for key, value in batch.items()}
-            mine.extend(zip(indices, task.predict_batch(model, batch)))
+            rows, loss = task.evaluate_batch(model, batch)
+            mine.extend(zip(indices, rows))
+            if loss is not None:
+                loss_sum += loss[0].double()
+                units += loss[1].double()
+            if bar is not None:
+                bar.advance()
     model.train(was_training)
     if runtime.sharded_model:
         if not runtime.is_main:
-            return None
+            return SplitPredictions(None)
     elif runtime.world_size > 1:
         gathered: list[Any] = [None] * runtime.world_size if runtime.is_main else None
         torch.distributed.gather_object(mine, gathered, dst=0)
+        totals = torch.stack([loss_sum, units])
+        torch.distributed.reduce(totals, dst=0)
+        loss_sum, units = totals[0], totals[1]
         if not runtime.is_main:
-            return None
+            return SplitPredictions(None)
         mine = [pair for part in gathered for pair in part]
     outputs: list[Any] = [None] * len(order)
     for index, output in mine:
         outputs[index] = output
-    return task.decode(split.examples, split.features, outputs)
+    mean_loss = float(loss_sum / units) if float(units) > 0 else None
+    return SplitPredictions(task.decode(split.examples, split.features, outputs), mean_loss)
 
 
 def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None = None,
@@ -361,11 +455,15 @@ def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None
     config = experiment.config
     batch_size = config.train.eval_batch_size or config.train.batch_size
     runtime = experiment.runtime if sharded else dataclasses.replace(experiment.runtime, rank=0, world_size=1)
-    predictions = predict_split(model or experiment.model, experiment.task, experiment.tokenizer, split, batch_size,
-                                runtime)
-    if predictions is None:  # another process of a distributed run: the first one scores
+    with _out_of_memory_advice(config, split.name):
+        result = predict_split(model or experiment.model, experiment.task, experiment.tokenizer, split, batch_size,
+                               runtime, experiment.progress)
+    if result.predictions is None:  # another process of a distributed run: the first one scores
         return {}, []
+    predictions = result.predictions
     report = experiment.task.score(split.examples, predictions)
+    if result.loss is not None:
+        report = {"loss": result.loss, **report}  # the training loss on this split, selectable for early stopping
     unseen = unseen_labels(experiment.task, split.examples)
     if unseen:
         report["unseen_labels"] = unseen  # gold labels the model cannot predict: each is scored as an error
@@ -468,7 +566,8 @@ def new_train_state(experiment: Experiment) -> TrainState:
     scheduler = build_scheduler(optimizer, config.optim, experiment.plan.total_steps)
     scaler = torch.amp.GradScaler(enabled=experiment.runtime.dtype == torch.float16)
     stopping = config.train.early_stopping
-    tracker = BestTracker(stopping.metric or experiment.task.headline_metric, stopping.mode, stopping.patience)
+    metric = stopping.metric or experiment.task.headline_metric
+    tracker = BestTracker(metric, stopping_mode(metric, stopping.mode), stopping.patience)
     window = LogWindow(torch.zeros((), device=experiment.runtime.device))
     state = TrainState(model, optimizer, scheduler, scaler, tracker, window, fingerprint=experiment.fingerprint)
     if experiment.resume is not None:
@@ -477,7 +576,7 @@ def new_train_state(experiment: Experiment) -> TrainState:
     return state
 
 
-def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
+def fit(experiment: Experiment, state: TrainState) -> FitResult:
     """Train with periodic evaluation on dev, keeping the best checkpoint and stopping early on a plateau.
 
     Every decision is taken at an optimizer-step boundary, where `state` is complete: that is where a
@@ -491,22 +590,22 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
     if state.step == 0 and has_dev and config.train.eval_before_training:
         _evaluate_and_keep(experiment, state)
 
-    bar = progress.add_task("train", total=plan.total_steps, completed=state.step, loss="-")
     guard = _NonFiniteGuard(experiment)
     meter = _Throughput()
     train_model = _wrap_distributed(state.model, runtime)
     stopped_early = state.tracker.should_stop
-    with stop_on_signals() as stop, _out_of_memory_advice(config):
+    with stop_on_signals() as stop, _out_of_memory_advice(config), \
+            _phase(experiment, "train", plan.total_steps, "loss -", state.step) as bar:
         while state.step < plan.total_steps and not stopped_early:
             for step_loss in train_epoch(experiment, state, train_model):
                 guard.record(step_loss, state.step)
                 state.window.loss += step_loss
                 state.window.steps += 1
                 meter.steps += 1
-                progress.advance(bar)
+                bar.advance()
                 at_end = state.step == plan.total_steps
                 if state.step % config.train.log_every == 0 or at_end:
-                    _log_training(experiment, state, meter, progress, bar)
+                    _log_training(experiment, state, meter, bar)
                     guard.check()
                 if has_dev and (state.step % plan.eval_every == 0 or at_end):
                     guard.check()
@@ -524,7 +623,6 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
                         f"Continue with: homofit train --resume {experiment.run.root if experiment.run else 'RUN'}")
                 if at_end or stopped_early:
                     break
-    progress.remove_task(bar)
     guard.check()
     if stopped_early:
         log.info("early stopping at step %d: no gain in %s for %d evaluations", state.step, state.tracker.metric,
@@ -536,7 +634,9 @@ def fit(experiment: Experiment, state: TrainState, progress: Any) -> FitResult:
         save_resumable(experiment, state)
     elif runtime.is_main and experiment.run.checkpoint("last").exists():
         shutil.rmtree(experiment.run.checkpoint("last"))  # written by save_every; not wanted at the end
-    return FitResult(state.step, state.tracker.best_step, state.tracker.best, stopped_early)
+    tracker = state.tracker
+    return FitResult(state.step, tracker.best_step, tracker.best, stopped_early, tracker.metric, tracker.mode,
+                     tracker.patience)
 
 
 def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> Iterator[torch.Tensor]:
@@ -586,14 +686,14 @@ class _Throughput:
     since: float = field(default_factory=time.perf_counter)
 
 
-def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput, progress: Any, bar: Any) -> None:
+def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput, bar: Any) -> None:
     mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
     rate = meter.steps / (time.perf_counter() - meter.since)
     _log_event(experiment.run, {"event": "train", "step": state.step,
                                 "epoch": round(state.step / experiment.plan.steps_per_epoch, 3), "loss": mean_loss,
                                 "lr": state.scheduler.get_last_lr()[0], "steps_per_s": rate})
-    progress.update(bar, loss=f"{mean_loss:.4f}  {rate:.2f} steps/s")
-    if not getattr(progress.console, "is_terminal", True) and experiment.runtime.is_main:
+    bar.update(f"loss {mean_loss:.4f}  {rate:.2f} steps/s")
+    if not experiment.progress.is_terminal and experiment.runtime.is_main:
         # piped, under nohup or in CI there is no bar: a plain line per log window instead
         left = (experiment.plan.total_steps - state.step) / rate if rate > 0 else 0.0
         log.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  ETA %s", state.step, experiment.plan.total_steps,
@@ -795,8 +895,9 @@ def stop_on_signals() -> Any:
 
 
 @contextlib.contextmanager
-def _out_of_memory_advice(config: Any) -> Any:
-    """A GPU out-of-memory error says what to change instead of printing a traceback."""
+def _out_of_memory_advice(config: Any, scoring: str | None = None) -> Any:
+    """A GPU out-of-memory error says what to change instead of printing a traceback (`scoring`: the split
+    being evaluated, whose batches are train.eval_batch_size)."""
     import torch
 
     out_of_memory = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
@@ -804,6 +905,12 @@ def _out_of_memory_advice(config: Any) -> Any:
         yield
     except out_of_memory:
         train = config.train
+        if scoring is not None:
+            raise HomofitError(
+                f"the GPU ran out of memory scoring {scoring} at train.eval_batch_size "
+                f"{train.eval_batch_size or train.batch_size} with inputs of up to data.max_length "
+                f"{config.data.max_length} tokens; lower train.eval_batch_size (it defaults to train.batch_size), or "
+                "use train.precision bf16.") from None
         raise HomofitError(
             f"the GPU ran out of memory at train.batch_size {train.batch_size} with inputs of up to "
             f"data.max_length {config.data.max_length} tokens; lower train.batch_size (and raise train.grad_accum "
@@ -818,8 +925,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     improved = False
     if runtime.is_main:
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
-        headline = {key: value for key, value in report.items() if isinstance(value, (int, float))}
-        _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline})
+        _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline(report)})
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
             write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
                               experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
@@ -876,10 +982,10 @@ def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any
     With `resume_run`, the run continues from its `checkpoints/last` exactly where it was saved. `on_eval`
     sees each dev report (step, report) as it is made; an exception it raises ends the run there.
     """
-    experiment = setup(config, run_dir, overrides, resume_run)
+    experiment = setup(config, run_dir, overrides, resume_run, progress)
     experiment.on_eval = on_eval
     with _collectives_named(experiment.runtime, config.train.dist_timeout_s):
-        return _train(experiment, progress)
+        return _train(experiment)
 
 
 @contextlib.contextmanager
@@ -900,7 +1006,7 @@ def _collectives_named(runtime: Runtime, timeout_s: int) -> Iterator[None]:
                                  "saved a checkpoints/last.") from None
 
 
-def _train(experiment: Experiment, progress: Any) -> TrainSummary | None:
+def _train(experiment: Experiment) -> TrainSummary | None:
     try:
         state = new_train_state(experiment)
         if experiment.resume is None:
@@ -908,7 +1014,7 @@ def _train(experiment: Experiment, progress: Any) -> TrainSummary | None:
         else:
             before = _scores_before_training_of(experiment.run)
             _continue_metrics(experiment.run, state)
-        result = fit(experiment, state, progress)
+        result = fit(experiment, state)
         if not experiment.runtime.is_main:
             return None
         scores = {**before, **test_best(experiment)}
@@ -951,7 +1057,7 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
     write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
                       predictions)
     _log_event(experiment.run, {"event": "eval", "split": "test-before", "step": 0,
-                                **{key: value for key, value in report.items() if isinstance(value, float)}})
+                                **headline(report)})
     return {"test (before fine-tuning)": report}
 
 
@@ -973,7 +1079,7 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
         write_report(experiment.run, name, experiment.task, report)
         write_predictions(experiment.run.prediction_file(name), experiment.task, split.examples, predictions)
         _log_event(experiment.run, {"event": "eval", "split": name, "step": -1,
-                                    **{key: value for key, value in report.items() if isinstance(value, float)}})
+                                    **headline(report)})
         scores[name] = report
     return scores
 

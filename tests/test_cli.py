@@ -96,7 +96,7 @@ def test_run_directory_holds_exactly_these_files(ner_run: Path) -> None:
 
 def test_test_report_has_headline_scores_and_per_type(ner_run: Path) -> None:
     report = json.loads((ner_run / "reports" / "test.json").read_text())
-    assert [key for key, value in report.items() if isinstance(value, float)] == ["precision", "recall", "f1"]
+    assert [key for key, value in report.items() if isinstance(value, float)] == ["loss", "precision", "recall", "f1"]
     assert all(0.0 <= report[key] <= 1.0 for key in ("precision", "recall", "f1"))
     assert set(report["per_type"]) <= {label[2:] for label in LABELS[1:]}
     assert report["sentences"] == 16
@@ -114,10 +114,10 @@ def test_metrics_log_events_in_order(ner_run: Path) -> None:
     # 1 warmup step (ceil(0.1 x 10)) to lr 1e-3, then linear decay to 0 over 9; the logged lr is the next step's.
     rates = [event["lr"] for event in events if event["event"] == "train"]
     assert rates == pytest.approx([1e-3 * (9 - step) / 9 for step in range(10)])
-    # The best checkpoint is the first of the best dev scores after step 0 (the model before fine-tuning is
-    # reported, never kept); reloaded, it scores dev again exactly so.
+    # The best checkpoint is the last of the best dev scores after step 0 (a tie keeps the later step; the
+    # model before fine-tuning is reported, never kept); reloaded, it scores dev again exactly so.
     dev_evals = [event for event in events if event.get("split") == "dev" and event["step"] > 0]
-    best = max(dev_evals, key=lambda event: (event["f1"], -event["step"]))
+    best = max(dev_evals, key=lambda event: (event["f1"], event["step"]))
     final_dev = json.loads((ner_run / "reports" / "dev.json").read_text())
     assert final_dev["f1"] == best["f1"]
     assert final_dev == json.loads((ner_run / "reports" / f"dev-step{best['step']}.json").read_text())

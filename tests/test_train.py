@@ -265,6 +265,8 @@ def nan_on_call(monkeypatch: pytest.MonkeyPatch, bad_call: int) -> None:
     original, calls = homofit.losses.summed_cross_entropy, []
 
     def loss(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not torch.is_grad_enabled():  # an evaluation's loss, not a training micro-batch's
+            return original(*args, **kwargs)
         calls.append(1)
         total, units = original(*args, **kwargs)
         return (total * float("nan"), units) if len(calls) == bad_call else (total, units)
@@ -330,7 +332,7 @@ def test_failed_save_is_one_line_and_keeps_the_previous_checkpoint(tiny_bert: Pa
 
 def test_patience_stops_after_that_many_evaluations_without_gain(tiny_bert: Path, tmp_path: Path) -> None:
     """lr 0 never changes the model: dev scores tie at every eval, a tie is no gain, so patience 2 stops at
-    the third eval and `best` stays the first."""
+    the third eval; a tie keeps the later checkpoint, so `best` is the last one, and the summary says so."""
     spec = write_spec(tmp_path / "spec.yaml", tiny_bert, optim={"lr": 1.0e-12, "schedule": "constant"},
                       train={"eval_every": 2, "save_every": None, "epochs": 10,
                              "early_stopping": {"patience": 2}})
@@ -339,8 +341,9 @@ def test_patience_stops_after_that_many_evaluations_without_gain(tiny_bert: Path
     dev_steps = [event["step"] for event in events(run, "eval") if event["split"] == "dev" and event["step"] >= 0]
     assert dev_steps == [0, 2, 4, 6]
     assert max(event["step"] for event in events(run, "train")) == 6
-    assert json.loads((run / "checkpoints" / "best" / "homofit.json").read_text())["step"] == 2
+    assert json.loads((run / "checkpoints" / "best" / "homofit.json").read_text())["step"] == 6
     assert "stopped early" in result.output
+    assert "a tie keeps the later step" in result.output
 
 
 def test_early_stopping_on_another_metric_and_mode(tiny_bert: Path, tmp_path: Path) -> None:
@@ -349,7 +352,7 @@ def test_early_stopping_on_another_metric_and_mode(tiny_bert: Path, tmp_path: Pa
     run = tmp_path / "run"
     ok(invoke("train", spec, "--run-dir", run))
     dev = [event for event in events(run, "eval") if event["split"] == "dev" and event["step"] > 0]
-    best = min(dev, key=lambda event: (event["recall"], event["step"]))
+    best = min(dev, key=lambda event: (event["recall"], -event["step"]))  # a tie keeps the later step
     assert json.loads((run / "checkpoints" / "best" / "homofit.json").read_text())["step"] == best["step"]
 
 
@@ -428,15 +431,35 @@ def test_out_of_memory_names_the_batch_and_what_to_change(tiny_bert: Path, tmp_p
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import homofit.losses
 
-    def out_of_memory(*args: Any, **kwargs: Any) -> None:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    original = homofit.losses.summed_cross_entropy
 
-    monkeypatch.setattr(homofit.losses, "summed_cross_entropy", out_of_memory)
+    def out_of_memory_in_training(*args: Any, **kwargs: Any) -> Any:
+        if torch.is_grad_enabled():  # a training step; evaluation runs without gradients
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(homofit.losses, "summed_cross_entropy", out_of_memory_in_training)
     result = invoke("train", write_spec(tmp_path / "spec.yaml", tiny_bert), "--run-dir", tmp_path / "run")
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     message = " ".join(result.output.split())
     assert "out of memory at train.batch_size 8" in message and "data.max_length 64" in message
     assert "raise train.grad_accum" in message
+
+
+def test_out_of_memory_in_evaluation_names_the_eval_batch(tiny_bert: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import homofit.losses
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(homofit.losses, "summed_cross_entropy", out_of_memory)
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, train={"eval_batch_size": 4})
+    result = invoke("train", spec, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    message = " ".join(result.output.split())
+    assert "out of memory scoring test at train.eval_batch_size 4" in message
+    assert "lower train.eval_batch_size" in message
 
 
 def test_dev_is_not_scored_again_at_the_end(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,12 +18,17 @@ import homofit.losses
 from homofit.cli import main
 
 
-def kill_on_call(module: object, name: str, count: int, after: bool) -> None:
+def kill_on_call(module: object, name: str, count: int, after: bool, training_only: bool = False) -> None:
+    """Kill at the count-th call (with training_only, of those made with gradients on: not in evaluation)."""
+    import torch
+
     original = getattr(module, name)
     calls = 0
 
     def wrapper(*args: object, **kwargs: object) -> object:
         nonlocal calls
+        if training_only and not torch.is_grad_enabled():
+            return original(*args, **kwargs)
         calls += 1
         if calls == count and not after:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -43,7 +48,7 @@ if __name__ == "__main__":
         os.environ.pop("HOMOFIT_TEST_KILL_IN_SAVE", None)
     if os.environ.get("HOMOFIT_TEST_KILL_AFTER_BATCHES"):
         kill_on_call(homofit.losses, "summed_cross_entropy", int(os.environ["HOMOFIT_TEST_KILL_AFTER_BATCHES"]),
-                     after=True)
+                     after=True, training_only=True)
     if os.environ.get("HOMOFIT_TEST_KILL_IN_SAVE"):
         kill_on_call(homofit.checkpoint, "write_weights", int(os.environ["HOMOFIT_TEST_KILL_IN_SAVE"]), after=True)
     sys.argv = ["homofit", *sys.argv[1:]]

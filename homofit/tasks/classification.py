@@ -289,11 +289,13 @@ class ClassificationTask:
     def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Single-label: cross-entropy summed over the examples, each counted by its class weight (1 without
         weights). Multi-label: binary cross-entropy summed over every (example, label) pair, the unit."""
+        return self._loss_of(model(**_model_inputs(batch)).logits.float(), batch)
+
+    def _loss_of(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
 
         from homofit.losses import summed_cross_entropy
 
-        logits = model(**_model_inputs(batch)).logits.float()
         weights = None
         if self.class_weights is not None:
             weights = torch.tensor(self.class_weights, dtype=torch.float, device=logits.device)
@@ -304,9 +306,13 @@ class ClassificationTask:
         return summed_cross_entropy(logits, batch["labels"], weights)
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
+        return self.evaluate_batch(model, batch)[0]
+
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
         logits = model(**_model_inputs(batch)).logits.float()
+        loss = self._loss_of(logits, batch) if "labels" in batch else None
         probabilities = logits.sigmoid() if self.config.multi_label else logits.softmax(dim=-1)
-        return list(probabilities.cpu().numpy())
+        return list(probabilities.cpu().numpy()), loss
 
     def decode(self, examples: list[TextExample], features: list[dict], outputs: list[Any]) -> list[ClassPrediction]:
         predictions: list[ClassPrediction | None] = [None] * len(examples)

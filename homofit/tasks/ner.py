@@ -251,10 +251,15 @@ class NerTask:
         return summed_cross_entropy(logits, batch["labels"])
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        inputs = {key: value for key, value in batch.items() if key != "labels"}
-        probabilities = model(**inputs).logits.float().softmax(dim=-1)
-        best = probabilities.max(dim=-1)
-        return list(zip(best.indices.cpu().numpy(), best.values.cpu().numpy()))
+        return self.evaluate_batch(model, batch)[0]
+
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+        from homofit.losses import summed_cross_entropy
+
+        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+        loss = summed_cross_entropy(logits, batch["labels"]) if "labels" in batch else None
+        best = logits.float().softmax(dim=-1).max(dim=-1)
+        return list(zip(best.indices.cpu().numpy(), best.values.cpu().numpy())), loss
 
     def decode(self, examples: list[NerExample], features: list[dict], outputs: list[Any]) -> list[NerPrediction]:
         """Each word takes the label its first subword got in the window that owns the word."""

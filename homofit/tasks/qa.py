@@ -246,7 +246,11 @@ class QaTask:
         (as transformers' QA heads, which ignore positions clamped past the window)."""
         import torch
 
-        outputs = model(**{key: value for key, value in batch.items() if key not in LABEL_KEYS})
+        return self._loss_of(model(**{key: value for key, value in batch.items() if key not in LABEL_KEYS}), batch)
+
+    def _loss_of(self, outputs: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         ignored = outputs.start_logits.size(1)
         starts = batch["start_positions"].clamp(0, ignored)
         ends = batch["end_positions"].clamp(0, ignored)
@@ -256,12 +260,16 @@ class QaTask:
         return total, (starts != ignored).sum()
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
+        return self.evaluate_batch(model, batch)[0]
+
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
         inputs = {key: value for key, value in batch.items() if key not in LABEL_KEYS}
         outputs = model(**inputs)
+        loss = self._loss_of(outputs, batch) if all(key in batch for key in LABEL_KEYS) else None
         lengths = inputs["attention_mask"].sum(dim=1).tolist()
         starts = outputs.start_logits.float().cpu().numpy()
         ends = outputs.end_logits.float().cpu().numpy()
-        return [(start[:length], end[:length]) for start, end, length in zip(starts, ends, lengths)]
+        return [(start[:length], end[:length]) for start, end, length in zip(starts, ends, lengths)], loss
 
     def decode(self, examples: list[QaExample], features: list[dict], outputs: list[Any]) -> list[QaPrediction]:
         windows: dict[int, list[WindowLogits]] = defaultdict(list)

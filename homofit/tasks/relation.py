@@ -351,8 +351,14 @@ class RelationTask:
         return summed_cross_entropy(model(**self._model_inputs(batch)).logits, batch["labels"])
 
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        probabilities = model(**self._model_inputs(batch)).logits.float().softmax(dim=-1)
-        return list(probabilities.cpu().numpy())
+        return self.evaluate_batch(model, batch)[0]
+
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+        from homofit.losses import summed_cross_entropy
+
+        logits = model(**self._model_inputs(batch)).logits
+        loss = summed_cross_entropy(logits, batch["labels"]) if "labels" in batch else None
+        return list(logits.float().softmax(dim=-1).cpu().numpy()), loss
 
     def decode(self, examples: list[RelationExample], features: list[dict], outputs: list[Any]) -> list[RelationPrediction]:
         unfit_label = self.config.negative_label or "(none)"

@@ -129,6 +129,9 @@ class TranslationTask:
     def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
         return self.generator.predict_batch(model, batch)
 
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+        return self.generator.evaluate_batch(model, batch)
+
     def decode(self, examples: list[TranslationExample], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
         return self.generator.decode(features, outputs)
 

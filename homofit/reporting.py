@@ -59,6 +59,8 @@ class PhaseDisplay:
     def phase(self, name: str, total: int | None, info: str = "", completed: int = 0) -> Iterator[PhaseBar]:
         """A bar for the length of the `with` block; removed after, so no stale copy stays on the screen."""
         task_id = self.progress.add_task(name, total=total, completed=completed, info=info)
+        if self.is_terminal:
+            self.progress.refresh()  # shown at once, however short the phase
         started = time.perf_counter()
         try:
             yield PhaseBar(self.progress, task_id)

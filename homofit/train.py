@@ -778,9 +778,10 @@ def save_resumable(experiment: Experiment, state: TrainState) -> None:
     lora = experiment.config.model.lora is not None
     start = time.perf_counter()
     more = None if weights is not None else (lambda folder: write_trainer_state(folder, state, lora))
-    save_checkpoint(experiment.run.checkpoint("last"), state.model, experiment.tokenizer, experiment.task,
-                    checkpoint_spec(experiment.config), extra={"step": state.step}, write_more=more,
-                    state_dict=weights)
+    with _phase(experiment, "save checkpoints/last", None):
+        save_checkpoint(experiment.run.checkpoint("last"), state.model, experiment.tokenizer, experiment.task,
+                        checkpoint_spec(experiment.config), extra={"step": state.step}, write_more=more,
+                        state_dict=weights)
     log.debug("saved checkpoints/last at step %d in %.2f s", state.step, time.perf_counter() - start)
 
 
@@ -798,9 +799,10 @@ def _save_best(experiment: Experiment, step: int | None = None) -> None:
     weights = full_weights(experiment)
     if experiment.run is None:
         return
-    save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer, experiment.task,
-                    checkpoint_spec(experiment.config), extra={"step": step} if step is not None else None,
-                    state_dict=weights)
+    with _phase(experiment, "save checkpoints/best", None):
+        save_checkpoint(experiment.run.checkpoint("best"), experiment.model, experiment.tokenizer, experiment.task,
+                        checkpoint_spec(experiment.config), extra={"step": step} if step is not None else None,
+                        state_dict=weights)
 
 
 def shard_model(model: PreTrainedModel, runtime: Runtime, config: Any) -> PreTrainedModel:
@@ -921,7 +923,9 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     """Score dev (sharded over the processes), report on the main process, and keep the checkpoint when it is
     the best so far; the main process decides, every process takes part in the save (FSDP gathers weights)."""
     runtime, tracker, step = experiment.runtime, state.tracker, state.step
+    started = time.perf_counter()
     report, predictions = evaluate(experiment, experiment.splits["dev"])
+    seconds = time.perf_counter() - started
     improved = False
     if runtime.is_main:
         write_report(experiment.run, f"dev-step{step}", experiment.task, report)
@@ -929,7 +933,8 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
             write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
                               experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
-            log.info("before fine-tuning: dev %s %.4f", tracker.metric, report[tracker.metric])
+            log.info("before fine-tuning: dev %s %.4f (scored in %.1f s; train.eval_before_training: false skips it)",
+                     tracker.metric, report[tracker.metric], seconds)
         else:
             improved = tracker.update(report, step)
     if runtime.world_size > 1:
@@ -943,8 +948,8 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     if runtime.is_main and step > 0:
         if improved:
             experiment.best_dev = (report, predictions)
-        log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, tracker.metric, report[tracker.metric],
-                 tracker.best, tracker.best_step)
+        log.info("step %d: dev %s %.4f (best %.4f at step %d; scored in %.1f s)", step, tracker.metric,
+                 report[tracker.metric], tracker.best, tracker.best_step, seconds)
         if experiment.on_eval is not None:
             experiment.on_eval(step, report)
 

@@ -273,6 +273,21 @@ def sweep(
 
 @app.command()
 @user_errors
+def runs(folder: Annotated[Path, typer.Argument(help="The folder that holds the runs (output.dir).")] = Path("runs"),
+         as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON instead of a table.")] = False,
+         ) -> None:
+    """List the runs under a folder: task, model, status, steps, best dev and test score, time, path."""
+    from homofit.runs import list_runs, print_runs, runs_as_json
+
+    found = list_runs(folder)
+    if as_json:
+        sys.stdout.write(runs_as_json(found))
+    else:
+        print_runs(console, found, folder)
+
+
+@app.command()
+@user_errors
 def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
              overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides.")] = None) -> None:
     """Check a spec and its data files without loading a model."""

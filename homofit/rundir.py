@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -37,6 +38,10 @@ class RunDir:
         return self.root / "train.log"
 
     @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 
@@ -57,6 +62,20 @@ class RunDir:
     def append_metrics(self, event: dict[str, Any]) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
+
+    def write_status(self, status: str, **fields: Any) -> None:
+        """status.json: running, finished, interrupted or failed, with the fields given, replaced atomically so
+        a reader never sees half a file. A run killed outright stays `running`; its pid and host tell."""
+        import os
+        import socket
+
+        document = {"status": status, "pid": os.getpid(), "host": socket.gethostname(),
+                    "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    **{key: None if isinstance(value, float) and not math.isfinite(value) else value
+                       for key, value in fields.items()}}  # valid JSON: a non-finite loss is written as null
+        partial = self.status.with_name(".status.json.partial")
+        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        partial.replace(self.status)
 
 
 def check_writable(path: Path, key: str, folder: bool = True) -> None:

@@ -80,6 +80,13 @@ class Experiment:
     on_eval: Any = None  # called with (step, report) after each dev evaluation past step 0 (sweeps prune there)
     resume_from: Path | None = None  # the `last` a resumed run continues from (every process reads it)
     progress: Any = None  # the run's reporting.PhaseDisplay (a quiet one when none is given)
+    status: dict[str, Any] = field(default_factory=dict)  # what status.json says besides its state
+
+    def set_status(self, state: str, **fields: Any) -> None:
+        """Keep status.json current (main process): fields given once stay in every later write."""
+        self.status.update(fields)
+        if self.run is not None:
+            self.run.write_status(state, **self.status)
 
 
 @dataclass
@@ -310,6 +317,9 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     experiment = Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume,
                             progress=progress)
     experiment.resume_from = RunDir(resume_run).checkpoint("last") if resume_run is not None else None
+    experiment.set_status("running", task=config.task.type, model=config.model.name_or_path,
+                          started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), step=resume["step"] if resume else 0,
+                          total_steps=plan.total_steps, metric=config.train.early_stopping.metric or task.headline_metric)
     return experiment
 
 
@@ -693,6 +703,7 @@ def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput,
                                 "epoch": round(state.step / experiment.plan.steps_per_epoch, 3), "loss": mean_loss,
                                 "lr": state.scheduler.get_last_lr()[0], "steps_per_s": rate})
     bar.update(f"loss {mean_loss:.4f}  {rate:.2f} steps/s")
+    experiment.set_status("running", step=state.step, loss=mean_loss)
     if not experiment.progress.is_terminal and experiment.runtime.is_main:
         # piped, under nohup or in CI there is no bar: a plain line per log window instead
         left = (experiment.plan.total_steps - state.step) / rate if rate > 0 else 0.0
@@ -946,6 +957,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     if improved:
         _save_best(experiment, step)
     if runtime.is_main and step > 0:
+        experiment.set_status("running", best_step=tracker.best_step, best=tracker.best)
         if improved:
             experiment.best_dev = (report, predictions)
         log.info("step %d: dev %s %.4f (best %.4f at step %d; scored in %.1f s)", step, tracker.metric,
@@ -1023,9 +1035,26 @@ def _train(experiment: Experiment) -> TrainSummary | None:
         if not experiment.runtime.is_main:
             return None
         scores = {**before, **test_best(experiment)}
+        test = scores.get("test", {})
+        experiment.set_status("finished", step=result.steps, best_step=result.best_step, best=result.best_score,
+                              test=test.get(experiment.task.headline_metric), ended=_end_reason(result),
+                              finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    except TrainingInterrupted as error:
+        experiment.set_status("interrupted", error=str(error), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        raise
+    except BaseException as error:  # recorded, then raised as it was (a user error, Ctrl-C or a bug)
+        experiment.set_status("failed", error=str(error) or type(error).__name__,
+                              finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        raise
     finally:
         _close_log(experiment.runtime)
     return TrainSummary(experiment.run, result, scores)
+
+
+def _end_reason(result: FitResult) -> str:
+    if result.stopped_early:
+        return f"stopped early: no gain in dev {result.metric} for {result.patience} evaluations"
+    return "trained every step"
 
 
 def _continue_metrics(run: RunDir | None, state: TrainState) -> None:

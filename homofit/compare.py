@@ -103,15 +103,14 @@ def _checkpoint_state(run: Path) -> dict[str, Any]:
 
 
 def _from_checkpoint(path: Path, name: str, split: str, data: Path | None, fail_below: float) -> Model:
-    from homofit.inference import load_checkpoint, score_examples
+    from homofit.inference import load_checkpoint, score_examples, spec_split
     from homofit.rundir import file_sha256
 
     loaded = load_checkpoint(path)
+    examples = None
     if data is None:
-        data = getattr(loaded.config.data, split)
-        if data is None:
-            raise HomofitError(f"--split {split}: the spec of {path} has no data.{split}; pass --data FILE.")
-    examples, predictions, _ = score_examples(loaded, data, split)
+        data, examples = spec_split(loaded, split, path)
+    examples, predictions, _ = score_examples(loaded, data, split, examples=examples)
     records = loaded.task.prediction_records(examples, predictions)
     return Model(name, loaded.config.task.type, loaded.task.outcomes(records, fail_below), file_sha256(Path(data)),
                  str(data))

@@ -39,6 +39,16 @@ class DataConfig(StrictModel):
     max_eval_samples: int | None = Field(None, ge=1)
     skip_empty_targets: bool = Field(False, description="Generation: drop (and count) training examples whose target "
                                                         "is empty instead of refusing the file.")
+    dev_split: float | None = Field(None, gt=0.0, lt=1.0, description="Without data.dev: hold out this fraction of "
+                                    "the training examples as dev (stratified by label where there is one).")
+    dev_split_seed: int = Field(0, description="Seed of data.dev_split's draw; kept apart from train.seed so every "
+                                               "seed of a study scores the same dev examples.")
+
+    @model_validator(mode="after")
+    def _one_source_of_dev(self) -> DataConfig:
+        if self.dev_split is not None and self.dev is not None:
+            raise ValueError("give data.dev or data.dev_split, not both (dev_split carves dev out of data.train)")
+        return self
 
 
 class LoraConfig(StrictModel):

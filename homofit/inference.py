@@ -50,13 +50,10 @@ def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path |
                            "it. Choose a new folder.")
     loaded = load_checkpoint(checkpoint)
     if data is None:
-        data = getattr(loaded.config.data, split)
-        if data is None:
-            raise HomofitError(f"--split {split}: the checkpoint's spec has no data.{split}; pass --data FILE.")
-        name = split
+        data, examples = spec_split(loaded, split, checkpoint)
     else:
-        name = data.name.split(".")[0]
-    examples, predictions, report = score_examples(loaded, data, split, name)
+        examples = loaded.task.read(data, loaded.config.data)
+    examples, predictions, report = score_examples(loaded, data, split, name, examples)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -66,12 +63,21 @@ def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path |
     return name, report
 
 
-def score_examples(loaded: LoadedCheckpoint, data: Path, split: str, name: str | None = None) -> tuple[list, list, dict]:
-    """Read `data`, predict with the checkpoint and score: (examples, predictions, report). The spec's own
-    split is capped by data.max_eval_samples, as in training."""
-    examples = loaded.task.read(data, loaded.config.data)
-    if split != "train" and loaded.config.data.max_eval_samples and data == getattr(loaded.config.data, split):
-        examples = examples[: loaded.config.data.max_eval_samples]
+def spec_split(loaded: LoadedCheckpoint, split: str, checkpoint: Path) -> tuple[Path, list]:
+    """A split of the checkpoint's spec, read exactly as in training (capped, dev carved out of train)."""
+    from homofit.train import read_splits
+
+    found = read_splits(loaded.task, loaded.config, (split,)).get(split)
+    if found is None:
+        raise HomofitError(f"--split {split}: the spec of {checkpoint} has no data.{split}; pass --data FILE.")
+    return found
+
+
+def score_examples(loaded: LoadedCheckpoint, data: Path, split: str, name: str | None = None,
+                   examples: list | None = None) -> tuple[list, list, dict]:
+    """Predict with the checkpoint on `examples` (default: all of `data`) and score: (examples, predictions,
+    report)."""
+    examples = loaded.task.read(data, loaded.config.data) if examples is None else examples
     features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
     result = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split(name or split, data, examples, features),
                            loaded.eval_batch_size, loaded.runtime)

@@ -46,7 +46,7 @@ class PhaseDisplay:
     def is_terminal(self) -> bool:
         return self.console.is_terminal
 
-    def __enter__(self) -> PhaseDisplay:
+    def __enter__(self) -> PhaseDisplay:  # noqa: PYI034 (typing.Self needs Python 3.11)
         if self.is_terminal:  # piped or in CI rich would still write a blank line on stop
             self.progress.start()
         return self

@@ -50,13 +50,13 @@ def sweep_plan(config: Any) -> tuple[str, str]:
     import difflib
 
     from homofit.tasks import build_task
-    from homofit.train import LOWER_IS_BETTER, selectable_metrics
+    from homofit.train import LOWER_IS_BETTER, has_dev, selectable_metrics
 
     sweep = config.sweep
     if sweep is None:
         raise HomofitError("the spec has no sweep: section; add one, e.g.\n  sweep:\n    trials: 12\n    space:\n"
                            "      optim.lr: {log_uniform: [1.0e-5, 1.0e-3]}")
-    if config.data.dev is None:
+    if not has_dev(config):
         raise HomofitError("sweep: trials are chosen on dev, but the spec has no data.dev; set data.dev (test stays "
                            "unseen by the search).")
     task = build_task(config.task)

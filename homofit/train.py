@@ -105,12 +105,13 @@ class FitResult:
 
 
 def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev", "test"),
-                notes: list[str] | None = None) -> dict[str, tuple[Path, list]]:
-    """Read each split named in data.*, capped by max_train_samples / max_eval_samples. What is worth a
-    warning goes to `notes` (logged once the run's log file is open), or is logged at once."""
+                notes: list[str] | None = None, carved: dict[str, Any] | None = None) -> dict[str, tuple[Path, list]]:
+    """Read each split named in data.*, capped by max_train_samples / max_eval_samples; with data.dev_split,
+    dev is carved out of train (its rows go to `carved`). What is worth a warning goes to `notes` (logged once
+    the run's log file is open), or is logged at once."""
     notes = notes if notes is not None else _LogNow()
     data = config.data
-    read = {}
+    uncapped = {}
     for name in names:
         path = getattr(data, name)
         if path is None:
@@ -118,10 +119,49 @@ def read_splits(task: Task, config: Any, names: tuple[str, ...] = ("train", "dev
         examples = task.read(path, data)
         if not examples:
             raise HomofitError(f"data.{name}: {path} holds no examples.")
-        examples = _check_targets(examples, name, data.skip_empty_targets, notes)
-        cap = data.max_train_samples if name == "train" else data.max_eval_samples
-        read[name] = (path, examples[:cap] if cap else examples)
+        uncapped[name] = (path, _check_targets(examples, name, data.skip_empty_targets, notes))
+    if data.dev_split is not None and ("dev" in names or "train" in names) and data.train is not None:
+        train_path, train_examples = uncapped.get("train") or (data.train, task.read(data.train, data))
+        train_rows, dev_rows = dev_split_rows(train_examples, data.dev_split, data.dev_split_seed)
+        if carved is not None:
+            carved.update(dev_rows=dev_rows, train_examples=len(train_rows))
+        uncapped["dev"] = (train_path, [train_examples[row] for row in dev_rows])
+        if "train" in uncapped:
+            uncapped["train"] = (train_path, [train_examples[row] for row in train_rows])
+    read = {}
+    for name in names:  # in the order asked for, dev carved out of train included
+        if name in uncapped:
+            path, examples = uncapped[name]
+            cap = data.max_train_samples if name == "train" else data.max_eval_samples
+            read[name] = (path, examples[:cap] if cap else examples)
     return read
+
+
+def dev_split_rows(examples: list[Any], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train rows, dev rows) of data.dev_split: a seeded draw of `fraction` of the examples, stratified by the
+    example's class where it has one (classification, relations: each class keeps its share, and a class of two
+    or more examples gives dev at least one); examples of a class seen once, and tagged or generation examples,
+    are drawn from one pool."""
+    import random
+
+    strata: dict[str, list[int]] = {}
+    for row, example in enumerate(examples):
+        label = getattr(example, "label", None) or getattr(example, "labels", None)
+        key = "|".join(label) if isinstance(label, list) else str(label or "")
+        strata.setdefault(key, []).append(row)
+    pool = sorted(row for key, rows in strata.items() if not key or len(rows) < 2 for row in rows)
+    groups = [rows for key, rows in sorted(strata.items()) if key and len(rows) >= 2] + [pool]
+    generator = random.Random(seed)
+    dev: list[int] = []
+    for rows in groups:
+        generator.shuffle(rows)
+        share = round(fraction * len(rows))
+        dev.extend(rows[: max(share, 1) if len(rows) >= 2 else share])
+    if not dev or len(dev) == len(examples):
+        raise HomofitError(f"data.dev_split: {fraction} of {len(examples)} training examples leaves "
+                           f"{'no dev' if not dev else 'no training'} examples; use another fraction or give data.dev.")
+    held_out = set(dev)
+    return [row for row in range(len(examples)) if row not in held_out], sorted(dev)
 
 
 class _LogNow(list):
@@ -164,9 +204,14 @@ def check_training_spec(config: Any, task: Task) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise HomofitError(f"train.early_stopping.metric: '{metric}' is not a metric the {task.name} task reports; "
                            f"choose one of {', '.join(choices)}{hint}")
-    if stopping.patience is not None and config.data.dev is None:
+    if stopping.patience is not None and not has_dev(config):
         raise HomofitError("train.early_stopping.patience: early stopping scores dev, but the spec has no data.dev; "
                            "set data.dev or remove the patience.")
+
+
+def has_dev(config: Any) -> bool:
+    """A dev split to score during training: data.dev, or data.dev_split carved out of train."""
+    return config.data.dev is not None or config.data.dev_split is not None
 
 
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
@@ -189,16 +234,17 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
     if batches == 0:
         raise HomofitError(f"data.train: {train_size} training inputs are fewer than the {world_size} processes.")
     notes = []
-    if config.data.dev is None:
+    if not has_dev(config):
         notes.append("data.dev is not set: nothing is scored during training, there is no early stopping, and "
-                     "checkpoints/best is the final model; set data.dev to choose the best step on held-out data")
+                     "checkpoints/best is the final model (with no evidence it is the best); set data.dev, or "
+                     "data.dev_split: 0.1 to hold out a tenth of train, to choose the best step on held-out data")
     if train.grad_accum > batches:
         notes.append(f"train.grad_accum {train.grad_accum} is more than the {batches} batches of an epoch: each "
                      "optimizer step takes one whole epoch")
     steps_per_epoch = math.ceil(batches / train.grad_accum)
     total_steps = train.max_steps or math.ceil(train.epochs * steps_per_epoch)
     eval_every = steps_per_epoch if train.eval_every == "epoch" else train.eval_every
-    if config.data.dev is not None and eval_every > total_steps:
+    if has_dev(config) and eval_every > total_steps:
         notes.append(f"train.eval_every {eval_every} is more than the run's {total_steps} steps: dev is scored at "
                      "the end only")
     if train.save_every is not None and train.save_every > total_steps:
@@ -251,7 +297,8 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     check_training_spec(config, task)
     check_model_fits(config)
     data_notes: list[str] = []
-    raw_splits = read_splits(task, config, notes=data_notes)
+    carved: dict[str, Any] = {}
+    raw_splits = read_splits(task, config, notes=data_notes, carved=carved)
     new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
     data_notes += unseen_label_notes(task, raw_splits)
     data_hashes = {name: file_sha256(path) for name, (path, _) in raw_splits.items()}
@@ -309,6 +356,8 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
         if resume is None:
             meta = run_metadata(overrides, {name: split.path for name, split in splits.items()},
                                 runtime.describe(), config.train.seed, data_hashes)
+            if carved:  # which training examples (0-based, in file order) became dev
+                meta["dev_split"] = {"fraction": config.data.dev_split, "seed": config.data.dev_split_seed, **carved}
         else:
             meta = json.loads(run.meta.read_text(encoding="utf-8"))
             meta.setdefault("resumes", []).append({"step": resume["step"], "overrides": overrides,

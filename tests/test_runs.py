@@ -67,3 +67,36 @@ def test_a_resumed_run_is_running_again_then_finished(tiny_bert: Path, tmp_path:
 def test_runs_of_a_missing_folder_is_a_user_error(tmp_path: Path) -> None:
     result = invoke("runs", tmp_path / "nowhere")
     assert result.exit_code == 2 and "no such folder" in result.output
+
+
+def test_dev_split_holds_out_a_stratified_seeded_share_and_records_its_rows(tiny_bert: Path, tmp_path: Path) -> None:
+    from homofit.train import dev_split_rows
+
+    class Example:
+        def __init__(self, label: str) -> None:
+            self.labels = [label]
+
+    examples = [Example("pos")] * 80 + [Example("neg")] * 20 + [Example("rare")]
+    train_rows, dev_rows = dev_split_rows(examples, 0.1, 0)
+    assert sorted(train_rows + dev_rows) == list(range(101)) and not set(train_rows) & set(dev_rows)
+    held_out = [examples[row].labels[0] for row in dev_rows]
+    assert held_out.count("pos") == 8 and held_out.count("neg") == 2  # each class keeps its share
+    assert dev_split_rows(examples, 0.1, 0) == (train_rows, dev_rows) != dev_split_rows(examples, 0.1, 1)
+
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, data={"dev": None, "dev_split": 0.25},
+                      train={"save_every": None})
+    run = tmp_path / "run"
+    ok(invoke("train", spec, "--run-dir", run))
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["dev_split"]["fraction"] == 0.25 and len(meta["dev_split"]["dev_rows"]) == 12  # of 48 sentences
+    assert meta["dev_split"]["train_examples"] == 36
+    dev = json.loads((run / "reports" / "dev.json").read_text())
+    assert len((run / "predictions" / "dev.jsonl").read_text().splitlines()) == 12
+    scored = ok(invoke("eval", "--checkpoint", run / "checkpoints" / "best", "--split", "dev"))
+    assert f"{dev['f1']:.4f}" in scored.stdout  # eval carves the same dev rows
+
+
+def test_dev_and_dev_split_together_are_refused(tiny_bert: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, data={"dev_split": 0.1})
+    result = invoke("train", spec)
+    assert result.exit_code == 2 and "data.dev or data.dev_split, not both" in result.output

@@ -244,8 +244,6 @@ class QaTask:
     def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The mean of the start and end cross-entropies, summed over windows: the unit is a window
         (as transformers' QA heads, which ignore positions clamped past the window)."""
-        import torch
-
         return self._loss_of(model(**{key: value for key, value in batch.items() if key not in LABEL_KEYS}), batch)
 
     def _loss_of(self, outputs: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

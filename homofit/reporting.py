@@ -102,5 +102,12 @@ def print_train_summary(console: Console, summary: TrainSummary) -> None:
     for name, folder in (("reports", run.reports), ("predictions", run.predictions)):
         if folder.is_dir() and any(folder.iterdir()):  # only what was written
             table.add_row(name, str(folder))
+    curves = run.report("learning_curves", "png")
+    if curves.is_file():
+        table.add_row("learning curves", str(curves))
+    for split in ("dev", "test"):
+        chart = run.reports / f"{split}.per_class.png"
+        if chart.is_file():
+            table.add_row(f"{split} F1 per class", str(chart))
     table.add_row("metrics", str(run.metrics))
     console.print(table)

@@ -559,14 +559,20 @@ def unseen_label_notes(task: Task, splits: dict[str, tuple[Path, list]]) -> list
     return notes
 
 
-def write_report(run: RunDir, name: str, task: Task, report: dict[str, Any]) -> None:
+def write_report(run: RunDir, name: str, task: Task, report: dict[str, Any], per_class_chart: bool = True) -> None:
     run.report(name, "json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     run.report(name, "txt").write_text(task.format_report(report), encoding="utf-8")
-    write_report_figures(task, report, run.reports, name)
+    write_report_figures(task, report, run.reports, name, per_class_chart)
 
 
-def write_report_figures(task: Task, report: dict[str, Any], folder: Path, name: str) -> None:
-    """Figures a task draws from its report (e.g. a confusion matrix PNG), when it draws any."""
+def write_report_figures(task: Task, report: dict[str, Any], folder: Path, name: str,
+                         per_class_chart: bool = True) -> None:
+    """The per-class chart of a report that has classes, and figures a task draws from its report (e.g. a
+    confusion matrix PNG), when it draws any."""
+    from homofit.figures import save_per_class_chart
+
+    if per_class_chart:
+        save_per_class_chart(report, folder / f"{name}.per_class.png", f"{name}: F1 per class")
     write_figures = getattr(task, "write_report_figures", None)
     if write_figures is not None:
         write_figures(report, folder, name)
@@ -988,7 +994,8 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     seconds = time.perf_counter() - started
     improved = False
     if runtime.is_main:
-        write_report(experiment.run, f"dev-step{step}", experiment.task, report)
+        # the charts of each evaluation would add up; the final dev and test reports get them
+        write_report(experiment.run, f"dev-step{step}", experiment.task, report, per_class_chart=False)
         _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline(report)})
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
             write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
@@ -1084,6 +1091,10 @@ def _train(experiment: Experiment) -> TrainSummary | None:
         if not experiment.runtime.is_main:
             return None
         scores = {**before, **test_best(experiment)}
+        from homofit.figures import save_learning_curves
+
+        save_learning_curves(experiment.run.metrics, result.metric, result.best_step,
+                             experiment.run.report("learning_curves", "png"))
         test = scores.get("test", {})
         experiment.set_status("finished", step=result.steps, best_step=result.best_step, best=result.best_score,
                               test=test.get(experiment.task.headline_metric), ended=_end_reason(result),

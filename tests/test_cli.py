@@ -91,6 +91,8 @@ def test_run_directory_holds_exactly_these_files(ner_run: Path) -> None:
         "reports/test.json", "reports/test.txt", "reports/test-before.json", "reports/test-before.txt",
         "predictions/dev.jsonl", "predictions/test.jsonl",
         "predictions/dev-before.jsonl", "predictions/test-before.jsonl",  # for `homofit compare --before`
+        "status.json", "reports/learning_curves.png",
+        "reports/dev.per_class.png", "reports/test.per_class.png", "reports/test-before.per_class.png",
     }
 
 
@@ -174,7 +176,7 @@ def test_checkpoint_loads_with_plain_transformers(ner_run: Path) -> None:
 def test_eval_reproduces_the_run_test_report(ner_run: Path, tmp_path: Path) -> None:
     best = ner_run / "checkpoints" / "best"
     result = ok(invoke("eval", "--checkpoint", best, "--split", "test", "--out", tmp_path / "o"))
-    assert files_under(tmp_path / "o") == {"test.json", "test.txt", "test.predictions.jsonl"}
+    assert files_under(tmp_path / "o") == {"test.json", "test.txt", "test.predictions.jsonl", "test.per_class.png"}
     scores = json.loads((tmp_path / "o" / "test.json").read_text())
     expected = json.loads((ner_run / "reports" / "test.json").read_text())
     headline = ("precision", "recall", "f1")

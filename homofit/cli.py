@@ -286,6 +286,26 @@ def runs(folder: Annotated[Path, typer.Argument(help="The folder that holds the 
         print_runs(console, found, folder)
 
 
+@app.command("debug-data")
+@user_errors
+def debug_data_command(
+    config: Annotated[Path, typer.Argument(help="The YAML spec.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON instead of tables.")] = False,
+) -> None:
+    """Per split: counts, labels, unseen labels, duplicates, overlap with train, long and blank inputs."""
+    from homofit.config import load_config
+    from homofit.debug_data import debug_data, print_report, report_as_json
+
+    spec = load_config(config, overrides or [])
+    quiet_transformers()
+    report = debug_data(spec)
+    if as_json:
+        sys.stdout.write(report_as_json(report))
+    else:
+        print_report(console, report)
+
+
 @app.command()
 @user_errors
 def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],

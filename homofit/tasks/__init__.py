@@ -81,6 +81,13 @@ class Task(Protocol):
         """From scored prediction records: whether each example is right (generation: its sentence-level
         score is at least `fail_below`) and the counts the headline metrics are computed from, on any subset."""
 
+    def input_text(self, example: Any) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+
+    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+        """`predict_batch`'s rows and, when the batch has labels, its (summed loss, units) as `loss` computes
+        them, from the same forward pass; None without labels."""
+
     def state(self) -> dict[str, Any]:
         """What homofit.json keeps so `eval` and `predict` can rebuild the task."""
 

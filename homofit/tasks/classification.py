@@ -384,6 +384,10 @@ class ClassificationTask:
             records.append(record)
         return records
 
+    def input_text(self, example: TextExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return example.text if example.text_pair is None else f"{example.text}\n{example.text_pair}"
+
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels}
 

@@ -201,5 +201,9 @@ class DialogueTask:
                                   prediction, example.references)
                 for example, prediction in zip(examples, predictions)]
 
+    def input_text(self, example: DialogueExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return "\n".join(turn.text for turn in example.turns)
+
     def state(self) -> dict[str, Any]:
         return self.generator.state()

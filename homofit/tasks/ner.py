@@ -325,6 +325,10 @@ class NerTask:
             records.append(record)
         return records
 
+    def input_text(self, example: NerExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return " ".join(example.tokens)
+
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels}
 

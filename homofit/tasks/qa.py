@@ -325,6 +325,10 @@ class QaTask:
             records.append(record)
         return records
 
+    def input_text(self, example: QaExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return f"{example.question}\n{example.context}" if example.question.strip() else ""
+
     def state(self) -> dict[str, Any]:
         return {"version": self.version}
 

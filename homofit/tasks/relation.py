@@ -433,6 +433,10 @@ class RelationTask:
             records.append(record)
         return records
 
+    def input_text(self, example: RelationExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return example.text
+
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels, "entity_types": self.entity_types}
 

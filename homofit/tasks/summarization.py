@@ -159,6 +159,10 @@ class SummarizationTask:
         return [generation_record(example.origin, example.document, prediction, example.references)
                 for example, prediction in zip(examples, predictions)]
 
+    def input_text(self, example: SummarizationExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return example.document
+
     def state(self) -> dict[str, Any]:
         return self.generator.state()
 

@@ -176,5 +176,9 @@ class TranslationTask:
         return [generation_record(example.origin, example.source, prediction, example.references)
                 for example, prediction in zip(examples, predictions)]
 
+    def input_text(self, example: TranslationExample) -> str:
+        """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
+        return example.source
+
     def state(self) -> dict[str, Any]:
         return self.generator.state()

@@ -15,7 +15,7 @@ def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def test_debug_data_counts_what_goes_wrong_with_data(tiny_bert: Path, tmp_path: Path) -> None:
-    long_text = " ".join(["the film"] * 40)
+    long_text = " ".join(["the film"] * 12)
     train = [("pos", "a fine film"), ("pos", "a fine film"), ("neg", "dull"), ("pos", long_text)] + \
         [("pos", f"good film number {number}") for number in range(16)] + [("neg", "   ")]
     dev = [("pos", "a fine film"), ("neu", "it exists"), ("neg", "a dull one")]

@@ -147,6 +147,8 @@ def eval_command(
     data: Annotated[Optional[Path], typer.Option("--data", help="Score this file instead of a split of the spec.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, dev or test, from the checkpoint's spec.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write <split or file stem>.json/.txt here.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="data.KEY=VALUE overrides of how files are read, "
+                                                             "e.g. data.columns.text=sentence.")] = None,
 ) -> None:
     """Score a checkpoint on a split of its spec or on another file."""
     from homofit.inference import eval_checkpoint
@@ -159,7 +161,7 @@ def eval_command(
     if out is not None:
         check_writable(out, "--out")
     quiet_transformers()
-    name, report = eval_checkpoint(checkpoint, data, split, out)
+    name, report = eval_checkpoint(checkpoint, data, split, out, overrides or [])
     print_scores(console, {name: report})
 
 

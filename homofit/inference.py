@@ -27,12 +27,20 @@ class LoadedCheckpoint:
         return self.config.train.eval_batch_size or self.config.train.batch_size
 
 
-def load_checkpoint(path: Path) -> LoadedCheckpoint:
+def load_checkpoint(path: Path, data_overrides: list[str] = ()) -> LoadedCheckpoint:
+    """The checkpoint's task, model and tokenizer, and its spec with `data.KEY=VALUE` overrides applied (how a
+    file is read: its columns, format, max_length; the task and model are the checkpoint's own)."""
+    from homofit.config import load_config
     from homofit.model import load_tokenizer
     from homofit.runtime import build_runtime
 
     state = read_checkpoint_state(path)
-    config = experiment_config_type().model_validate(state.spec)
+    for override in data_overrides:
+        if not override.startswith("data."):
+            raise HomofitError(f"{override}: eval takes overrides of the data section only (e.g. "
+                               "data.columns.text=sentence); the task and the model are the checkpoint's own.")
+    config = load_config(None, list(data_overrides), base=state.spec) if data_overrides else \
+        experiment_config_type().model_validate(state.spec)
     task = build_task(config.task, state.task_state)
     runtime = build_runtime(config.train.device, config.train.precision)
     tokenizer = load_tokenizer(str(path))
@@ -41,14 +49,15 @@ def load_checkpoint(path: Path) -> LoadedCheckpoint:
     return LoadedCheckpoint(config, task, model, tokenizer, runtime)
 
 
-def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path | None) -> tuple[str, dict[str, Any]]:
+def eval_checkpoint(checkpoint: Path, data: Path | None, split: str, out: Path | None,
+                    data_overrides: list[str] = ()) -> tuple[str, dict[str, Any]]:
     """Score a checkpoint on a split of its spec or on another file; returns (name, report)."""
     name = split if data is None else data.name.split(".")[0]
     taken = [out / f"{name}{suffix}" for suffix in (".json", ".txt", ".predictions.jsonl")] if out is not None else []
     if any(path.exists() for path in taken):
         raise HomofitError(f"--out {out}: already holds {name}.json from an earlier eval; homofit does not overwrite "
                            "it. Choose a new folder.")
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint, data_overrides)
     if data is None:
         data, examples = spec_split(loaded, split, checkpoint)
     else:

@@ -192,6 +192,19 @@ def test_eval_another_file(ner_run: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "dev.json").read_text()) == json.loads((ner_run / "reports" / "dev.json").read_text())
 
 
+def test_eval_reads_another_layout_with_data_overrides(ner_run: Path, tmp_path: Path) -> None:
+    """A file with the tags in a third column is scored with data.columns.tag=2; only data.* is overridable."""
+    rows = [line.split("\t") for line in (NER_DATA / "dev.conll").read_text(encoding="utf-8").splitlines()]
+    moved = tmp_path / "three-columns.conll"
+    moved.write_text("\n".join(f"{row[0]}\tNN\t{row[1]}" if len(row) == 2 else "" for row in rows) + "\n")
+    best = ner_run / "checkpoints" / "best"
+    ok(invoke("eval", "--checkpoint", best, "--data", moved, "--out", tmp_path / "o", "data.columns.tag=2"))
+    expected = json.loads((ner_run / "reports" / "dev.json").read_text())
+    assert json.loads((tmp_path / "o" / "three-columns.json").read_text())["f1"] == expected["f1"]
+    refused = invoke("eval", "--checkpoint", best, "--data", moved, "model.dropout=0.5")
+    assert refused.exit_code == 2 and "overrides of the data section only" in refused.output
+
+
 def test_predict_raw_text(ner_run: Path) -> None:
     text = "rt @paul : the empire state building tonight"
     result = ok(invoke("predict", "--checkpoint", ner_run / "checkpoints" / "best", text))

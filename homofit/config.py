@@ -131,6 +131,13 @@ class OutputConfig(StrictModel):
     dir: Path = Path("runs")
     name: str | None = Field(None, description="Prefix of the run folder's name; default: the task type.")
     save_last: bool = True
+    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=list, description="Experiment trackers that get every event metrics.jsonl gets (any subset).")
+    mlflow_tracking_uri: str | None = Field(None, description="Default: MLFLOW_TRACKING_URI, else "
+                                                              "sqlite:///OUTPUT_DIR/mlflow.db.")
+    wandb_project: str = "homofit"
+    wandb_mode: Literal["offline", "online"] = Field("offline", description="offline writes the run under wandb/ in "
+                                                                            "the run directory; `wandb sync` uploads it.")
 
 
 # The learning rate each way of fine-tuning gets when the spec does not set optim.lr. Full fine-tuning: the

@@ -80,6 +80,7 @@ class Experiment:
     on_eval: Any = None  # called with (step, report) after each dev evaluation past step 0 (sweeps prune there)
     resume_from: Path | None = None  # the `last` a resumed run continues from (every process reads it)
     progress: Any = None  # the run's reporting.PhaseDisplay (a quiet one when none is given)
+    trackers: list[Any] = field(default_factory=list)  # output.loggers, on the main process
     status: dict[str, Any] = field(default_factory=dict)  # what status.json says besides its state
 
     def set_status(self, state: str, **fields: Any) -> None:
@@ -204,6 +205,9 @@ def check_training_spec(config: Any, task: Task) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise HomofitError(f"train.early_stopping.metric: '{metric}' is not a metric the {task.name} task reports; "
                            f"choose one of {', '.join(choices)}{hint}")
+    from homofit.trackers import check_trackers
+
+    check_trackers(config.output.loggers)
     if stopping.patience is not None and not has_dev(config):
         raise HomofitError("train.early_stopping.patience: early stopping scores dev, but the spec has no data.dev; "
                            "set data.dev or remove the patience.")
@@ -366,6 +370,10 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
     experiment = Experiment(config, task, tokenizer, model, runtime, run, splits, plan, run_fingerprint, resume,
                             progress=progress)
     experiment.resume_from = RunDir(resume_run).checkpoint("last") if resume_run is not None else None
+    if run is not None and config.output.loggers:
+        from homofit.trackers import open_trackers
+
+        experiment.trackers = open_trackers(config, config_to_dict(config), run.root, run.root.name)
     experiment.set_status("running", task=config.task.type, model=config.model.name_or_path,
                           started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), step=resume["step"] if resume else 0,
                           total_steps=plan.total_steps, metric=config.train.early_stopping.metric or task.headline_metric)
@@ -754,7 +762,7 @@ class _Throughput:
 def _log_training(experiment: Experiment, state: TrainState, meter: _Throughput, bar: Any) -> None:
     mean_loss = state.window.loss.item() / state.window.steps  # the one host sync per log window
     rate = meter.steps / (time.perf_counter() - meter.since)
-    _log_event(experiment.run, {"event": "train", "step": state.step,
+    _log_event(experiment, {"event": "train", "step": state.step,
                                 "epoch": round(state.step / experiment.plan.steps_per_epoch, 3), "loss": mean_loss,
                                 "lr": state.scheduler.get_last_lr()[0], "steps_per_s": rate})
     bar.update(f"loss {mean_loss:.4f}  {rate:.2f} steps/s")
@@ -996,7 +1004,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     if runtime.is_main:
         # the charts of each evaluation would add up; the final dev and test reports get them
         write_report(experiment.run, f"dev-step{step}", experiment.task, report, per_class_chart=False)
-        _log_event(experiment.run, {"event": "eval", "split": "dev", "step": step, **headline(report)})
+        _log_event(experiment, {"event": "eval", "split": "dev", "step": step, **headline(report)})
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
             write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
                               experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
@@ -1022,9 +1030,12 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
             experiment.on_eval(step, report)
 
 
-def _log_event(run: RunDir | None, event: dict[str, Any]) -> None:
+def _log_event(experiment: Experiment, event: dict[str, Any]) -> None:
+    """One event to metrics.jsonl and to every tracker of output.loggers (main process)."""
+    run = experiment.run
     if run is None:
         return
+    _track(experiment, event)
     # metrics.jsonl stays valid JSON: a non-finite number is written as null
     event = {"time": round(time.time(), 3),
              **{key: None if isinstance(value, float) and not math.isfinite(value) else value
@@ -1036,6 +1047,31 @@ def _log_event(run: RunDir | None, event: dict[str, Any]) -> None:
     elif event["event"] == "eval":
         log.debug("eval %s step %d  %s", event["split"], event["step"],
                   "  ".join(f"{key} {value:.4f}" for key, value in event.items() if isinstance(value, float) and key != "time"))
+
+
+def _track(experiment: Experiment, event: dict[str, Any]) -> None:
+    """Trackers get train/loss, train/lr, train/steps_per_s, and <split>/<metric> for every evaluation during
+    training; the scores of the best checkpoint (step -1 in metrics.jsonl) go in as final/<split>/<metric> when
+    the run closes."""
+    if not experiment.trackers or event["event"] not in {"train", "eval"} or event["step"] < 0:
+        return
+    if event["event"] == "train":
+        metrics = {f"train/{key}": event[key] for key in ("loss", "lr", "steps_per_s")}
+    else:
+        metrics = {f"{event['split']}/{key}": value for key, value in event.items()
+                   if isinstance(value, float) and key != "time"}
+    step = event["step"]
+    finite = {key: value for key, value in metrics.items() if isinstance(value, float) and math.isfinite(value)}
+    for tracker in experiment.trackers:
+        tracker.log_metrics(finite, step)
+
+
+def close_trackers(experiment: Experiment, status: str, scores: dict[str, dict[str, Any]] | None = None) -> None:
+    final = {f"final/{split}/{key}": value for split, report in (scores or {}).items() if split in {"dev", "test"}
+             for key, value in headline(report).items() if math.isfinite(value)}
+    trackers, experiment.trackers = experiment.trackers, []
+    for tracker in trackers:
+        tracker.close(final, status)
 
 
 # -- the whole recipe -------------------------------------------------------------------------------------
@@ -1086,7 +1122,7 @@ def _train(experiment: Experiment) -> TrainSummary | None:
             before = score_before_training(experiment)
         else:
             before = _scores_before_training_of(experiment.run)
-            _continue_metrics(experiment.run, state)
+            _continue_metrics(experiment, state)
         result = fit(experiment, state)
         if not experiment.runtime.is_main:
             return None
@@ -1099,12 +1135,15 @@ def _train(experiment: Experiment) -> TrainSummary | None:
         experiment.set_status("finished", step=result.steps, best_step=result.best_step, best=result.best_score,
                               test=test.get(experiment.task.headline_metric), ended=_end_reason(result),
                               finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        close_trackers(experiment, "finished", scores)
     except TrainingInterrupted as error:
         experiment.set_status("interrupted", error=str(error), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        close_trackers(experiment, "interrupted")
         raise
     except BaseException as error:  # recorded, then raised as it was (a user error, Ctrl-C or a bug)
         experiment.set_status("failed", error=str(error) or type(error).__name__,
                               finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        close_trackers(experiment, "failed")
         raise
     finally:
         _close_log(experiment.runtime)
@@ -1117,8 +1156,9 @@ def _end_reason(result: FitResult) -> str:
     return "trained every step"
 
 
-def _continue_metrics(run: RunDir | None, state: TrainState) -> None:
+def _continue_metrics(experiment: Experiment, state: TrainState) -> None:
     """Drop the events logged after the checkpoint being resumed (they are trained again), then note the resume."""
+    run = experiment.run
     if run is None:
         return
     with run.metrics.open("r+b") as handle:
@@ -1127,7 +1167,7 @@ def _continue_metrics(run: RunDir | None, state: TrainState) -> None:
         handle.truncate(state.metrics_offset)
     log.info("resuming at step %d (epoch %d, batch %d of it); %d events logged after that step are trained again",
              state.step, state.epoch, state.batch_in_epoch, dropped)
-    _log_event(run, {"event": "resume", "step": state.step, "dropped_events": dropped})
+    _log_event(experiment, {"event": "resume", "step": state.step, "dropped_events": dropped})
 
 
 def _scores_before_training_of(run: RunDir | None) -> dict[str, dict[str, Any]]:
@@ -1150,7 +1190,7 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
     write_report(experiment.run, "test-before", experiment.task, report)
     write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
                       predictions)
-    _log_event(experiment.run, {"event": "eval", "split": "test-before", "step": 0,
+    _log_event(experiment, {"event": "eval", "split": "test-before", "step": 0,
                                 **headline(report)})
     return {"test (before fine-tuning)": report}
 
@@ -1172,7 +1212,7 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
             report, predictions = evaluate(experiment, split, model, sharded=False)  # the others have finished
         write_report(experiment.run, name, experiment.task, report)
         write_predictions(experiment.run.prediction_file(name), experiment.task, split.examples, predictions)
-        _log_event(experiment.run, {"event": "eval", "split": name, "step": -1,
+        _log_event(experiment, {"event": "eval", "split": name, "step": -1,
                                     **headline(report)})
         scores[name] = report
     return scores

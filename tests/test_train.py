@@ -517,7 +517,9 @@ def test_a_run_without_dev_says_what_it_loses(tiny_bert: Path, tmp_path: Path, c
     result = ok(invoke("train", spec, "--run-dir", tmp_path / "run"))
     assert "no dev set, so checkpoints/best is the final model" in " ".join(result.output.split())
     assert "data.dev is not set: nothing is scored during training" in caplog.text
-    assert "reports" not in result.output.split("written")[-1]  # no folder listed that holds nothing
+    written = result.output.split("written")[-1]
+    assert "predictions" not in written  # no folder listed that holds nothing
+    assert "learning curves" in written and (tmp_path / "run" / "reports" / "learning_curves.png").is_file()
 
 
 def test_without_a_terminal_the_loss_is_logged_as_plain_lines(tiny_bert: Path, tmp_path: Path) -> None:

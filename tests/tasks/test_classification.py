@@ -4,6 +4,7 @@ and a whole run through the command line on the shipped SST-2 sample."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -340,9 +341,18 @@ def sst2_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
 
 def test_run_reports(sst2_run: Path) -> None:
     test = json.loads((sst2_run / "reports" / "test.json").read_text())
-    assert [key for key, value in test.items() if isinstance(value, float)] == ["accuracy", "macro_f1", "weighted_f1"]
+    assert [key for key, value in test.items() if isinstance(value, float)] == ["loss", "accuracy", "macro_f1", "weighted_f1"]
     gold = [example.labels[0] for example in task(label_names=["negative", "positive"]).read(DATA / "sst2_test.tsv", SST2)]
-    predicted = [record["label"] for record in map(json.loads, (sst2_run / "predictions" / "test.jsonl").read_text().splitlines())]
+    records = [json.loads(line) for line in (sst2_run / "predictions" / "test.jsonl").read_text().splitlines()]
+    predicted = [record["label"] for record in records]
+    # the eval loss is the training loss on test: the cross-entropy of the gold labels, weighted by the balanced
+    # class weights (sklearn's n / (classes x count) over train) as in training
+    train = [example.labels[0] for example in task(label_names=["negative", "positive"]).read(DATA / "sst2_train.tsv",
+                                                                                              SST2)]
+    weight = {label: len(train) / (2 * train.count(label)) for label in ("negative", "positive")}
+    assert test["loss"] == pytest.approx(
+        -sum(weight[record["gold_label"]] * math.log(record["probabilities"][record["gold_label"]]) for record in records)
+        / sum(weight[record["gold_label"]] for record in records), rel=1e-4)
     assert test["accuracy"] == pytest.approx(sum(g == p for g, p in zip(gold, predicted)) / 16)
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == 16
     assert test["per_class"]["negative"]["support"] == gold.count("negative") == 10

@@ -364,8 +364,9 @@ TRANSLATION = {"train": str(DATA / "multi30k" / "train.en"), "dev": str(DATA / "
 SUMMARIZATION = {"train": str(DATA / "scitldr" / "train.jsonl"), "test": str(DATA / "scitldr" / "dev.jsonl"),
                  "columns": {"document": "source", "summary": "target"}}
 DIALOGUE = {"train": str(DATA / "sgd" / "train"), "dev": str(DATA / "sgd" / "dev" / "dialogues_001.json")}
-HEADLINES = {"translation": {"bleu", "chrf"}, "summarization": {"rouge1", "rouge2", "rougeL", "rougeLsum"},
-             "dialogue": {"perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"}}
+# every evaluation also reports `loss`: the training loss (NLL per target token) on the split
+HEADLINES = {"translation": {"loss", "bleu", "chrf"}, "summarization": {"loss", "rouge1", "rouge2", "rougeL", "rougeLsum"},
+             "dialogue": {"loss", "perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"}}
 
 
 def headline(report: dict[str, Any]) -> set[str]:
@@ -432,6 +433,7 @@ def test_dialogue_runs_on_sgd_with_a_chat_template(tiny_chat_gpt2: Path, tmp_pat
     assert headline(dev) == HEADLINES["dialogue"]
     assert dev["generation"]["prompt_style"] == "chat" and dev["outputs"]["examples"] == 12
     assert dev["perplexity"] < before["perplexity"]
+    assert dev["perplexity"] == pytest.approx(math.exp(dev["loss"]))  # both from the references' NLL per token
     assert 0.0 <= dev["distinct_1"] <= 1.0
     records = [json.loads(line) for line in (tmp_path / "run" / "predictions" / "dev.jsonl").read_text().splitlines()]
     first_turn = "I want to make a restaurant reservation for 2 people at half past 11 in the morning."

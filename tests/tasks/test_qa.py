@@ -383,7 +383,8 @@ def qa_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
 
 def test_run_reports_exact_match_and_f1(qa_run: Path) -> None:
     report = json.loads((qa_run / "reports" / "test.json").read_text())
-    assert [key for key, value in report.items() if isinstance(value, float)] == ["exact_match", "f1"]
+    assert [key for key, value in report.items() if isinstance(value, float)] == ["loss", "exact_match", "f1"]
+    assert report["loss"] > 0.0
     assert 0.0 <= report["exact_match"] <= report["f1"] <= 100.0
     assert (report["total"], report["version"]) == (10, "v1")
     assert sum(kind["count"] for kind in report["by_question_type"].values()) == 10

@@ -382,7 +382,8 @@ def semeval_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Pa
 
 def test_run_reports_the_official_score(semeval_run: Path) -> None:
     test = json.loads((semeval_run / "reports" / "test.json").read_text())
-    assert [key for key, value in test.items() if isinstance(value, float)] == ["official_macro_f1", "micro_f1", "accuracy"]
+    assert [key for key, value in test.items() if isinstance(value, float)] == ["loss", "official_macro_f1", "micro_f1",
+                                                                                 "accuracy"]
     assert test["examples"] == 16 and test["unfit_examples"] == 0
     records = [json.loads(line) for line in (semeval_run / "predictions" / "test.jsonl").read_text().splitlines()]
     assert test["accuracy"] == pytest.approx(sum(record["label"] == record["gold_label"] for record in records) / 16)

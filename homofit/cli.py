@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -336,15 +337,29 @@ def init(
     sys.stdout.write(starter_spec(task, method))
 
 
+class PlainHandler(logging.Handler):
+    """`LEVEL    message` lines on standard error, looked up when written (as the console does)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"{record.levelname:<8} {self.format(record)}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging's own contract: a failed write must not stop the run
+            self.handleError(record)
+
+
 def configure_logging() -> None:
     """homofit's messages go to the console (INFO and up); transformers' load reports and bars stay quiet."""
-    import logging
 
     from rich.logging import RichHandler
 
     logger = logging.getLogger("homofit")
     logger.setLevel(logging.DEBUG)
-    handler = RichHandler(console=error_console, show_path=False, show_time=False, level=logging.INFO)
+    if error_console.is_terminal:
+        handler: logging.Handler = RichHandler(console=error_console, show_path=False, show_time=False)
+    else:  # piped, in a log file or CI: one unwrapped, unpadded line per message, easy to grep
+        handler = PlainHandler()
+    handler.setLevel(logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
 

@@ -74,4 +74,7 @@ def test_piped_output_has_plain_progress_lines_and_no_escape_codes(tiny_bert: Pa
     assert [re.search(r"step (\d+)/10", line).group(1) for line in progress] == ["5", "10"]
     assert all(re.search(r"loss \d\.\d{4}  lr \S+  [\d.]+ steps/s  ETA \d\d:\d\d:\d\d", line) for line in progress)
     assert "tokenized train: 48 examples -> 71 inputs" in result.stderr
+    lines = result.stderr.splitlines()  # one unwrapped, unpadded line per message
+    assert all(line == line.rstrip() for line in lines)
+    assert any(re.fullmatch(r"INFO +training 10 steps from step 0 \(.*= 16\)", line) for line in lines), lines
     assert "best dev f1" in result.stdout  # the summary goes to standard output, the progress to standard error

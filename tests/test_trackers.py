@@ -118,3 +118,31 @@ def test_a_tracker_that_is_not_installed_is_named_before_any_work(tiny_bert: Pat
     result = invoke("train", spec, "--run-dir", tmp_path / "run")
     assert result.exit_code == 2 and "output.loggers: wandb needs the wandb package" in result.output
     assert "pip install wandb" in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_continues_the_same_tracked_run(tiny_bert: Path, tmp_path: Path) -> None:
+    """SIGKILL in epoch 1, then --resume: one MLflow run (the id kept in trackers.json) and one TensorBoard
+    folder hold every training step; the steps logged after the last save and before the kill are logged again
+    with the same values, as the resumed run recomputes them exactly."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from test_train import run_killed
+
+    spec = write_spec(tmp_path / "spec.yaml", tiny_bert, output={"loggers": ["tensorboard", "mlflow"]})
+    run = tmp_path / "run"
+    killed = run_killed(["train", spec, "--run-dir", run], after_batches=13)
+    assert killed.returncode < 0, killed.stderr
+    run_id = json.loads((run / "trackers.json").read_text())["mlflow_run_id"]
+    ok(invoke("train", "--resume", run))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")  # output.dir
+    [tracked] = client.search_runs([client.get_experiment_by_name("ner").experiment_id])
+    assert tracked.info.run_id == run_id and tracked.info.status == "FINISHED"
+    expected = dict(train_losses(run))
+    logged = {(metric.step, metric.value) for metric in client.get_metric_history(run_id, "train/loss")}
+    assert {step for step, _ in logged} == set(expected)
+    for step, value in logged:
+        assert value == pytest.approx(expected[step])
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {item.step for item in events.Scalars("train/loss")} == set(expected)
+    assert events.Scalars("final/test/f1")[-1].value == pytest.approx(tracked.data.metrics["final/test/f1"])

@@ -43,6 +43,9 @@ class DataConfig(StrictModel):
                                     "the training examples as dev (stratified by label where there is one).")
     dev_split_seed: int = Field(0, description="Seed of data.dev_split's draw; kept apart from train.seed so every "
                                                "seed of a study scores the same dev examples.")
+    cache: bool = Field(True, description="Keep the tokenized splits in HOMOFIT_CACHE_DIR (default "
+                                          "~/.cache/homofit), so a run on the same data, tokenizer and settings skips "
+                                          "tokenization and reads them memory-mapped.")
 
     @model_validator(mode="after")
     def _one_source_of_dev(self) -> DataConfig:
@@ -115,6 +118,11 @@ class TrainConfig(StrictModel):
     batching: Literal["random", "by_length"] = Field(
         "random", description="by_length: shuffled groups of 50 batches sorted by length, batches in shuffled "
                               "order (less padding, faster); random: a plain shuffle.")
+    pad_to_multiple_of: int | None = Field(None, ge=1, description="Pad every batch's inputs to a multiple of this "
+                                           "many tokens (never past data.max_length), so compiled graphs are reused; "
+                                           "default 32 with train.compile, else none.")
+    compile: bool = Field(False, description="torch.compile the model (dynamic=False; the compile time is logged); "
+                                             "pays off on a GPU for long runs.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Under torchrun: ddp (a full copy per process) or "
                                                                 "fsdp (FULL_SHARD: weights, gradients and optimizer "
                                                                 "state sharded over the processes).")

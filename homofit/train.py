@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, save_checkpoint
 from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
+from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import DistributedFailure, HomofitError, NonFiniteLoss, TrainingInterrupted
 from homofit.reporting import headline
 from homofit.rundir import RunDir, check_writable, create_run_dir, file_sha256, run_metadata
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from homofit.features import FeatureTable
     from homofit.runtime import Runtime
 
 log = logging.getLogger("homofit")
@@ -49,7 +51,7 @@ class Split:
     name: str
     path: Path
     examples: list[Any]
-    features: list[dict]
+    features: FeatureTable | list[dict]  # a FeatureTable in training; eval and predict encode a list
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,32 @@ def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan
     return TrainingPlan(batches, steps_per_epoch, total_steps, eval_every, train.save_every, tuple(notes))
 
 
+class _EarlyLog(logging.Handler):
+    """What setup logs before the run directory exists (reading, tokenizing), for train.log once it does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None = None,
           progress: Any = None) -> Experiment:
     """Read the data, build the task, tokenizer and model, and create the run directory (or reopen the run
     that `resume_run` names, after checking that its spec, data and labels are unchanged)."""
+    early = _EarlyLog()
+    log.addHandler(early)
+    log.setLevel(logging.DEBUG)  # as train.log will, so the early records reach it; the console keeps its level
+    try:
+        return _setup(config, run_dir, overrides, resume_run, progress)
+    finally:
+        log.removeHandler(early)
+
+
+def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: Path | None,
+           progress: Any) -> Experiment:
     from homofit.model import (
         apply_lora,
         check_model_fits,
@@ -330,7 +354,9 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
 
         torch.manual_seed(config.train.seed + 1_000_003 * runtime.rank)
     progress = progress if progress is not None else quiet_display()
-    splits = {name: Split(name, path, examples, encode_split(task, name, examples, tokenizer, config.data, progress))
+    cache_keys = feature_cache_keys(config, task, tokenizer, data_hashes) if config.data.cache else {}
+    splits = {name: Split(name, path, examples, encode_split(task, name, examples, tokenizer, config.data, progress,
+                                                             cache_keys.get(name)))
               for name, (path, examples) in raw_splits.items()}
     plan = plan_training(config, len(splits["train"].features), runtime.world_size)
     # The run directory comes after everything a user can get wrong, so a failed start leaves none behind.
@@ -383,22 +409,80 @@ def setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: P
 ENCODE_CHUNK = 5000  # examples encoded at a time, so a large file shows its progress
 
 
+def feature_cache_keys(config: Any, task: Task, tokenizer: PreTrainedTokenizerBase,
+                       data_hashes: dict[str, str]) -> dict[str, str]:
+    """The feature cache's key of each split (homofit.features.cache_key)."""
+    from homofit.features import cache_key, tokenizer_fingerprint
+
+    spec = config_to_dict(config)
+    tokenizer_hash = tokenizer_fingerprint(tokenizer)
+    return {name: cache_key(data_hash=data_hash, split=name, tokenizer_hash=tokenizer_hash, task_section=spec["task"],
+                            data_section=spec["data"], task_state=task.state())
+            for name, data_hash in data_hashes.items()}
+
+
 def encode_split(task: Task, name: str, examples: list[Any], tokenizer: PreTrainedTokenizerBase, data: Any,
-                 progress: Any) -> list[dict]:
-    """The features of one split, encoded in chunks under a progress bar; each feature's example_index
-    counts from the start of the split, as if it had been encoded at once."""
+                 progress: Any, cache_key: str | None = None) -> FeatureTable:
+    """The features of one split as a FeatureTable, encoded in chunks under a progress bar (each feature's
+    example_index counts from the start of the split, as if it had been encoded at once), or read from the
+    feature cache when `cache_key` is there; a new table is stored under `cache_key`."""
+    from homofit.features import TableBuilder, load_cached, store
+
     start = time.perf_counter()
-    features: list[dict] = []
-    with progress.phase(f"tokenize {name}", len(examples), f"{len(examples):,} examples") as bar:
+    if cache_key is not None:
+        cached = load_cached(cache_key)
+        if cached is not None:
+            with _LogNotes(keep=False):  # what encode settles on the task (a generator's tokenizer, prompt style)
+                task.encode(examples[:1], tokenizer, data)
+            for level, message in cached.notes:  # what encoding the whole split logged (cut answers, ...)
+                log.log(level, "%s", message)
+            log.info("tokenized %s: skipped, %s inputs of %s examples read from the feature cache in %.2f s",
+                     name, f"{len(cached):,}", f"{len(examples):,}", time.perf_counter() - start)
+            return cached
+    builder = TableBuilder()
+    with progress.phase(f"tokenize {name}", len(examples), f"{len(examples):,} examples") as bar, \
+            _LogNotes(keep=True) as notes:
         for offset in range(0, len(examples), ENCODE_CHUNK):
             chunk = task.encode(examples[offset : offset + ENCODE_CHUNK], tokenizer, data)
             for feature in chunk:
                 feature["example_index"] += offset
-            features.extend(chunk)
+            builder.add(chunk)
             bar.advance(min(ENCODE_CHUNK, len(examples) - offset))
-    log.info("tokenized %s: %s examples -> %s inputs in %.1f s", name, f"{len(examples):,}", f"{len(features):,}",
+    table = builder.finish()
+    table.notes = notes.records
+    if cache_key is not None:
+        table = store(cache_key, table)
+    log.info("tokenized %s: %s examples -> %s inputs in %.1f s", name, f"{len(examples):,}", f"{len(table):,}",
              time.perf_counter() - start)
-    return features
+    return table
+
+
+class _LogNotes(logging.Filter):
+    """While encoding: keep what homofit logs (to replay it when the features come from the cache), or drop it."""
+
+    def __init__(self, keep: bool) -> None:
+        super().__init__()
+        self.keep = keep
+        self.records: list[tuple[int, str]] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.keep:
+            self.records.append((record.levelno, record.getMessage()))
+        return self.keep
+
+    def __enter__(self) -> _LogNotes:
+        log.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        log.removeFilter(self)
+
+
+def feature_lengths(features: Any) -> list[int]:
+    """The input length of every feature (from a FeatureTable's offsets, without building the dicts)."""
+    if hasattr(features, "lengths"):
+        return features.lengths("input_ids").tolist()
+    return [len(feature["input_ids"]) for feature in features]
 
 
 def quiet_display() -> Any:
@@ -444,6 +528,11 @@ def _attach_log_file(run: RunDir | None) -> None:
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
+    for early in [handler for handler in log.handlers if isinstance(handler, _EarlyLog)]:
+        for record in early.records:
+            handler.handle(record)
+        early.records.clear()
+        log.removeHandler(early)
 
 
 # -- evaluation -------------------------------------------------------------------------------------------
@@ -459,16 +548,19 @@ class SplitPredictions:
 
 
 def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedTokenizerBase, split: Split,
-                  batch_size: int, runtime: Runtime, progress: Any = None) -> SplitPredictions:
+                  batch_size: int, runtime: Runtime, progress: Any = None,
+                  pad_to: tuple[int, int] | None = None) -> SplitPredictions:
     """Predictions for every example of a split, in batches sorted by length (less padding), with the loss
     from the same forward passes; `progress` (a `reporting.PhaseDisplay`) shows the batches done.
 
     Under several processes the batches are dealt out to them (the same batches one process would make, so
     every number is the same) and gathered on the first process, which decodes; the others get None.
+    `pad_to` (multiple, max_length) pads each batch as training does (pad_batch).
     """
     import torch
 
-    order = sorted(range(len(split.features)), key=lambda index: len(split.features[index]["input_ids"]))
+    lengths = feature_lengths(split.features)
+    order = sorted(range(len(split.features)), key=lengths.__getitem__)
     starts = list(range(0, len(order), batch_size))
     if not runtime.sharded_model:  # under FSDP every process runs every batch together, as its forward needs
         starts = starts[runtime.rank :: runtime.world_size]
@@ -485,6 +577,8 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
         for start in starts:
             indices = order[start : start + batch_size]
             batch = task.collate([split.features[index] for index in indices], tokenizer)
+            if pad_to is not None:
+                batch = pad_batch(batch, *pad_to, tokenizer.pad_token_id)
             batch = {key: value.to(runtime.device) for key, value in batch.items()}
             rows, loss = task.evaluate_batch(model, batch)
             mine.extend(zip(indices, rows))
@@ -523,8 +617,10 @@ def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None
     batch_size = config.train.eval_batch_size or config.train.batch_size
     runtime = experiment.runtime if sharded else dataclasses.replace(experiment.runtime, rank=0, world_size=1)
     with _out_of_memory_advice(config, split.name):
+        multiple = pad_multiple(config)
         result = predict_split(model or experiment.model, experiment.task, experiment.tokenizer, split, batch_size,
-                               runtime, experiment.progress)
+                               runtime, experiment.progress,
+                               pad_to=(multiple, config.data.max_length) if multiple else None)
     if result.predictions is None:  # another process of a distributed run: the first one scores
         return {}, []
     predictions = result.predictions
@@ -628,6 +724,36 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
             for batch in batches if len(batch) >= world_size]
 
 
+def pad_multiple(config: Any) -> int | None:
+    """train.pad_to_multiple_of, 32 by default under train.compile (a few shapes, a few graphs)."""
+    return config.train.pad_to_multiple_of or (32 if config.train.compile else None)
+
+
+SEQUENCE_KEYS = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0, "labels": IGNORE_INDEX}
+
+
+def pad_batch(batch: dict[str, torch.Tensor], multiple: int, max_length: int,
+              pad_id: int | None) -> dict[str, torch.Tensor]:
+    """Right-pad a collated batch's token-level tensors (input ids, attention mask, token types, and labels of
+    the same shape) to the next multiple of `multiple` tokens, at most max(max_length, width): masked
+    positions that change no real position's output, and a handful of shapes instead of one per width."""
+    import torch
+
+    width = batch["input_ids"].shape[1]
+    target = min(-(-width // multiple) * multiple, max(max_length, width))
+    if target == width:
+        return batch
+    padded = dict(batch)
+    for key, value in SEQUENCE_KEYS.items():
+        tensor = batch.get(key)
+        if tensor is None or tensor.dim() != 2 or tensor.shape != batch["input_ids"].shape or tensor.is_floating_point():
+            continue
+        fill = (pad_id or 0) if key == "input_ids" else value
+        extra = torch.full((tensor.shape[0], target - width), fill, dtype=tensor.dtype)
+        padded[key] = torch.cat([tensor, extra], dim=1)
+    return padded
+
+
 def new_train_state(experiment: Experiment) -> TrainState:
     """Optimizer, schedule and counters for step 0; a resumed run then loads its saved state into them."""
     import torch
@@ -660,6 +786,8 @@ def fit(experiment: Experiment, state: TrainState) -> FitResult:
              plan.total_steps, state.step, plan.steps_per_epoch, config.train.batch_size, config.train.grad_accum,
              runtime.world_size, config.train.batch_size * config.train.grad_accum * runtime.world_size)
     has_dev = "dev" in experiment.splits
+    if config.train.compile:
+        state.model.compile(dynamic=False)  # in place: the state dict keeps its names, checkpoints stay plain
     if state.step == 0 and has_dev and config.train.eval_before_training:
         _evaluate_and_keep(experiment, state)
 
@@ -667,10 +795,15 @@ def fit(experiment: Experiment, state: TrainState) -> FitResult:
     meter = _Throughput()
     train_model = _wrap_distributed(state.model, runtime)
     stopped_early = state.tracker.should_stop
+    compiling = config.train.compile
     with stop_on_signals() as stop, _out_of_memory_advice(config), \
             _phase(experiment, "train", plan.total_steps, "loss -", state.step) as bar:
         while state.step < plan.total_steps and not stopped_early:
             for step_loss in train_epoch(experiment, state, train_model):
+                if compiling:
+                    compiling = False
+                    log.info("train.compile: the first step took %.1f s (compiling; a new padded shape compiles "
+                             "again)", time.perf_counter() - meter.since)
                 guard.record(step_loss, state.step)
                 state.window.loss += step_loss
                 state.window.steps += 1
@@ -725,13 +858,16 @@ def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> 
     config, runtime, task = experiment.config, experiment.runtime, experiment.task
     features = experiment.splits["train"].features
     state.model.train()
-    lengths = [len(feature["input_ids"]) for feature in features] if config.train.batching == "by_length" else None
+    lengths = feature_lengths(features) if config.train.batching == "by_length" else None
     batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch, runtime.rank,
                             runtime.world_size, lengths)
     loss_sum = torch.zeros((), device=runtime.device)
     units = torch.zeros((), device=runtime.device)
+    multiple = pad_multiple(config)
     for index in range(state.batch_in_epoch, len(batches)):
         batch = task.collate([features[i] for i in batches[index]], experiment.tokenizer)
+        if multiple:
+            batch = pad_batch(batch, multiple, config.data.max_length, experiment.tokenizer.pad_token_id)
         batch = {key: value.to(runtime.device, non_blocking=True) for key, value in batch.items()}
         steps_now = (index + 1) % config.train.grad_accum == 0 or index + 1 == len(batches)
         with _gradient_sync(train_model, steps_now), runtime.autocast():

@@ -12,6 +12,22 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_feature_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The feature cache of module- and session-scoped runs: never the user's ~/.cache."""
+    import os
+
+    os.environ["HOMOFIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _feature_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty feature cache for each test (subprocesses inherit it), so no test sees another's."""
+    folder = tmp_path_factory.mktemp("feature-cache")
+    monkeypatch.setenv("HOMOFIT_CACHE_DIR", str(folder))
+    return folder
+
+
 def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     """A 2-layer, 32-wide random BERT with the shipped 343-token vocab: runs take seconds on a CPU."""
     import torch

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,16 +63,16 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @app.command()
 @user_errors
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="The YAML spec (with --resume RUN_DIR: the run's own).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. optim.lr=3e-5.")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Put the run exactly here (must not exist).")] = None,
-    resume: Annotated[Optional[str], typer.Option(
+    config: Annotated[Path | None, typer.Argument(help="The YAML spec (with --resume RUN_DIR: the run's own).")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. optim.lr=3e-5.")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Put the run exactly here (must not exist).")] = None,
+    resume: Annotated[str | None, typer.Option(
         "--resume", help="Continue a run from its checkpoints/last: a run directory, or 'auto' for the newest "
                          "unfinished run of this spec under output.dir (a new run when there is none).")] = None,
-    seeds: Annotated[Optional[str], typer.Option(
+    seeds: Annotated[str | None, typer.Option(
         "--seeds", help="Train once per seed (e.g. 1,2,3), each in its own run directory under one folder, and "
                         "summarize them: mean, standard deviation and `homofit compare` of the runs.")] = None,
-    nproc: Annotated[Optional[int], typer.Option(
+    nproc: Annotated[int | None, typer.Option(
         "--nproc", help="Run under torch's launcher in N processes on this machine (one per GPU).")] = None,
 ) -> None:
     """Fine-tune a model as the spec says and write a run directory."""
@@ -145,16 +145,15 @@ def _train_spec(config: Path | None, overrides: list[str], run_dir: Path | None,
 @user_errors
 def eval_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint folder, e.g. RUN/checkpoints/best.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Score this file instead of a split of the spec.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Score this file instead of a split of the spec.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, dev or test, from the checkpoint's spec.")] = "test",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write <split or file stem>.json/.txt here.")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="data.KEY=VALUE overrides of how files are read, "
+    out: Annotated[Path | None, typer.Option("--out", help="Write <split or file stem>.json/.txt here.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="data.KEY=VALUE overrides of how files are read, "
                                                              "e.g. data.columns.text=sentence.")] = None,
 ) -> None:
     """Score a checkpoint on a split of its spec or on another file."""
     from homofit.inference import eval_checkpoint
     from homofit.reporting import print_scores
-
     from homofit.rundir import check_writable
 
     if split not in {"train", "dev", "test"}:
@@ -172,7 +171,7 @@ def predict(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint folder.")],
     source: Annotated[str, typer.Argument(metavar="INPUT", help="A file (raw text, one input a line, or a data "
                                                                 "file), raw text, or - for standard input.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here instead of to standard output.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write JSONL here instead of to standard output.")] = None,
     text: Annotated[bool, typer.Option("--text", help="INPUT is text even if it looks like a file path.")] = False,
 ) -> None:
     """Predict on new text; writes JSON Lines."""
@@ -211,8 +210,8 @@ def compare_command(
     runs: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CHECKPOINT...", help="Run directories (their "
                                                "predictions) or checkpoints (predicted here).")],
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "test",
-    data: Annotated[Optional[Path], typer.Option("--data", help="With checkpoints: predict on this file.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write compare.json, compare.txt and figures here.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="With checkpoints: predict on this file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write compare.json, compare.txt and figures here.")] = None,
     before: Annotated[bool, typer.Option("--before", help="Each run against its model before fine-tuning.")] = False,
     resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
@@ -247,17 +246,17 @@ def compare_command(
 @app.command()
 @user_errors
 def sweep(
-    config: Annotated[Optional[Path], typer.Argument(help="The YAML spec with a sweep: section.")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. sweep.trials=8.")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Finished trials to reach "
+    config: Annotated[Path | None, typer.Argument(help="The YAML spec with a sweep: section.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. sweep.trials=8.")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Finished trials to reach "
                                                                           "(default: sweep.trials).")] = None,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="An Optuna storage URL shared by workers, e.g. "
+    storage: Annotated[str | None, typer.Option("--storage", help="An Optuna storage URL shared by workers, e.g. "
                                                    "postgresql://user:pass@host/db (default: SQLite in the "
                                                    "sweep folder).")] = None,
-    study: Annotated[Optional[str], typer.Option("--study", help="The study's name in the storage (default: the "
+    study: Annotated[str | None, typer.Option("--study", help="The study's name in the storage (default: the "
                                                                  "sweep folder's name).")] = None,
-    sweep_dir: Annotated[Optional[Path], typer.Option("--sweep-dir", help="Put the sweep exactly here.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder.")] = None,
+    sweep_dir: Annotated[Path | None, typer.Option("--sweep-dir", help="Put the sweep exactly here.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the sweep in this folder.")] = None,
 ) -> None:
     """Search hyperparameters on Optuna; every trial is a run directory under one sweep folder."""
     from homofit.reporting import PhaseDisplay
@@ -293,7 +292,7 @@ def runs(folder: Annotated[Path, typer.Argument(help="The folder that holds the 
 @user_errors
 def debug_data_command(
     config: Annotated[Path, typer.Argument(help="The YAML spec.")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON instead of tables.")] = False,
 ) -> None:
     """Per split: counts, labels, unseen labels, duplicates, overlap with train, long and blank inputs."""
@@ -312,7 +311,7 @@ def debug_data_command(
 @app.command()
 @user_errors
 def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
-             overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides.")] = None) -> None:
+             overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides.")] = None) -> None:
     """Check a spec and its data files without loading a model."""
     from homofit.config import load_config
     from homofit.validation import validate_spec

@@ -350,16 +350,17 @@ def _shared_by_label(models: list[Model], failures: np.ndarray) -> dict[str, dic
 def format_text(result: dict[str, Any]) -> str:
     """compare.txt: every table of the comparison."""
     metrics = result["metrics"]
-    lines = [f"{result['task']}: {len(result['models'])} models on the same {result['examples']} examples; "
-             f"95% intervals from {result['resamples']} bootstrap resamples (seed {result['seed']}).", ""]
+    title = (f"{result['task']}: {len(result['models'])} models on the same {result['examples']} examples; "
+             f"95% intervals from {result['resamples']} bootstrap resamples (seed {result['seed']}).")
+    lines = [title, ""]
     header = f"{'model':<40}" + "".join(f"{metric:>28}" for metric in metrics)
     lines += [header, "-" * len(header)]
     for model in result["models"]:
         cells = [f"{_number(score['value'])} [{_number(score['ci95'][0])}, {_number(score['ci95'][1])}]"
                  for score in model["scores"].values()]
         lines.append(f"{model['name'][:40]:<40}" + "".join(f"{cell:>28}" for cell in cells))
-    lines += ["", "Pairs: difference (first - second) with its 95% interval and paired-bootstrap p-value; "
-              "McNemar's exact test on the examples only one of them gets right"]
+    lines += ["", ("Pairs: difference (first - second) with its 95% interval and paired-bootstrap p-value; "
+                   "McNemar's exact test on the examples only one of them gets right")]
     for pair in result["pairs"]:
         lines.append(f"  {pair['first']}  vs  {pair['second']}")
         for metric, difference in pair["differences"].items():
@@ -373,13 +374,13 @@ def format_text(result: dict[str, Any]) -> str:
         overlap = [f"outcome agreement {pair['outcome_agreement']:.3f}",
                    f"error Jaccard {_maybe(pair['error_jaccard'])}", f"both wrong {pair['both_wrong']}"]
         if "cohen_kappa" in pair:
-            overlap.insert(0, f"prediction agreement {pair['prediction_agreement']:.3f}, "
-                              f"Cohen's kappa {_maybe(pair['cohen_kappa'])}")
+            overlap.insert(0, (f"prediction agreement {pair['prediction_agreement']:.3f}, "
+                               f"Cohen's kappa {_maybe(pair['cohen_kappa'])}"))
         lines.append("    " + "; ".join(overlap))
     corpus = result.get("corpus_bleu_chrf")
     if corpus:
-        lines += ["", f"Corpus scores with sacrebleu's paired bootstrap against {corpus['baseline']} "
-                      "(mean +- 95% half-width, p-value)"]
+        lines += ["", (f"Corpus scores with sacrebleu's paired bootstrap against {corpus['baseline']} "
+                       "(mean +- 95% half-width, p-value)")]
         for name, scores in corpus["models"].items():
             cells = [f"{metric} {score['score']:.2f} ({score['mean']:.2f} +- {score['ci95_half_width']:.2f}"
                      + (f", p {score['p_value_against_baseline']:.4f})" if score["p_value_against_baseline"] is not None

@@ -116,8 +116,8 @@ class TrainConfig(StrictModel):
     eval_before_training: bool = True
     save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
     batching: Literal["random", "by_length"] = Field(
-        "random", description="by_length: shuffled groups of 50 batches sorted by length, batches in shuffled "
-                              "order (less padding, faster); random: a plain shuffle.")
+        "by_length", description="by_length: shuffled groups of 50 batches sorted by length, batches in shuffled "
+                                 "order (less padding, faster, as accurate on WNUT-17); random: a plain shuffle.")
     pad_to_multiple_of: int | None = Field(None, ge=1, description="Pad every batch's inputs to a multiple of this "
                                            "many tokens (never past data.max_length), so compiled graphs are reused; "
                                            "default 32 with train.compile, else none.")

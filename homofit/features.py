@@ -226,7 +226,7 @@ class FeatureTable(Sequence):
                     column[name] = np.load(folder / f"{entry['file']}.{name}.npy", mmap_mode="r")
             if entry["kind"] == _OBJECT:
                 with open(folder / f"{entry['file']}.items.pkl", "rb") as handle:
-                    column["items"] = pickle.load(handle)  # noqa: S301 - written by this module, in the user's cache
+                    column["items"] = pickle.load(handle)  # written by this module, in the user's cache
             columns[key] = column
         return cls(layout["count"], columns, folder, [tuple(note) for note in layout.get("notes", [])])
 

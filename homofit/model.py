@@ -40,7 +40,7 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
         return name_or_path
     hub_id = ALIASES.get(name_or_path, name_or_path)
     if hub_id in PACKAGED_MODELS:
-        module_name, function, package = PACKAGED_MODELS[hub_id]
+        module_name, function, _package = PACKAGED_MODELS[hub_id]
         if not function:  # the package folder itself, found without importing the package
             spec = importlib.util.find_spec(module_name)
             if spec is not None and spec.submodule_search_locations:

@@ -149,7 +149,7 @@ def restore_trainer_state(folder: Path, state: TrainState, document: dict[str, A
 
     try:
         tensors = torch.load(folder / TRAINING_STATE_FILE, weights_only=True, map_location="cpu")
-    except Exception as error:  # torch raises several types for a truncated or foreign file
+    except Exception as error:  # noqa: BLE001 - torch raises several types for a truncated or foreign file
         raise HomofitError(f"{folder / TRAINING_STATE_FILE}: unreadable ({error}); the checkpoint is "
                            "damaged.") from None
     if lora:

@@ -470,7 +470,7 @@ class _LogNotes(logging.Filter):
             self.records.append((record.levelno, record.getMessage()))
         return self.keep
 
-    def __enter__(self) -> _LogNotes:
+    def __enter__(self) -> _LogNotes:  # noqa: PYI034 - Self needs Python 3.11
         log.addFilter(self)
         return self
 
@@ -696,15 +696,16 @@ MEGA_BATCH = 50  # by_length: batches per shuffled group that is sorted by lengt
 
 
 def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
-                  lengths: list[int] | None = None) -> list[list[int]]:
+                  lengths: list[int] | None = None, accumulation: int = 1) -> list[list[int]]:
     """The micro-batches (feature indices) of one epoch for one process: a shuffle seeded by (seed, epoch),
     so any position of any epoch is found again without replaying the ones before it.
 
-    With `lengths` (train.batching: by_length) the shuffled order is cut into groups of 50 batches, each group
-    sorted by length, cut into batches, and the batches shuffled again: batches of like lengths (little
-    padding) in a random order, reproducible under the seed. Under N processes the epoch is cut into global
-    batches of N x batch_size and each process takes its slice of each; a last global batch too small to give
-    every process a row is left out.
+    With `lengths` (train.batching: by_length) the shuffled order is cut into groups of 50 optimizer-step
+    batches (batch_size x processes x accumulation examples each), each group sorted by length and cut into
+    step batches, and those shuffled again (a short last one stays last): batches of like lengths (little
+    padding) in a random order, reproducible under the seed. A step batch is then cut into its micro-batches, so batch 4 x accumulation 4
+    sees the examples batch 16 sees, as with random batches. Under N processes each micro-batch of N x
+    batch_size is dealt out in slices; a last one too small to give every process a row is left out.
     """
     import torch
 
@@ -712,12 +713,15 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
     order = torch.randperm(size, generator=generator).tolist()
     width = batch_size * world_size
     if lengths is not None:
-        group = width * MEGA_BATCH
+        step = width * accumulation
+        group = step * MEGA_BATCH
         order = [index for start in range(0, size, group)
                  for index in sorted(order[start : start + group], key=lambda position: -lengths[position])]
+        steps = [order[start : start + step] for start in range(0, size, step)]
+        whole = len(steps) - (len(steps[-1]) < step if steps else 0)  # a short last step batch stays last
+        order = [index for position in [*torch.randperm(whole, generator=generator).tolist(), *range(whole, len(steps))]
+                 for index in steps[position]]
     batches = [order[start : start + width] for start in range(0, size, width)]
-    if lengths is not None:
-        batches = [batches[position] for position in torch.randperm(len(batches), generator=generator).tolist()]
     if world_size == 1:
         return batches
     return [batch[rank * len(batch) // world_size : (rank + 1) * len(batch) // world_size]
@@ -860,7 +864,7 @@ def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> 
     state.model.train()
     lengths = feature_lengths(features) if config.train.batching == "by_length" else None
     batches = epoch_batches(len(features), config.train.batch_size, config.train.seed, state.epoch, runtime.rank,
-                            runtime.world_size, lengths)
+                            runtime.world_size, lengths, config.train.grad_accum)
     loss_sum = torch.zeros((), device=runtime.device)
     units = torch.zeros((), device=runtime.device)
     multiple = pad_multiple(config)

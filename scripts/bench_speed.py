@@ -1,14 +1,27 @@
-"""Training speed and peak memory of homofit and the plain Hugging Face Trainer recipe, side by side.
+"""Training speed and peak memory of homofit and the Hugging Face Trainer recipe, side by side.
 
-Both train the same model on the same NER data with the same batch size for the same number of optimizer
-steps, each in a fresh process, without dev evaluation. Throughput is measured the same way for both: wall
-time between optimizer steps that are multiples of train.log_every (10), after the first such window (start-up,
-first-batch allocation), with the device synchronized at each window's end; loading, tokenizing and saving
-are outside it. Peak memory is torch.cuda.max_memory_allocated on CUDA and the process's peak RSS on the CPU,
-over the whole process: loading, training and saving the trained model (homofit saves `best` and `last`,
-the Trainer recipe its final model).
+Every variant trains the same model on the same NER data with the same batch size for the same number of
+optimizer steps, each in a fresh process, without dev evaluation:
+
+    homofit:random      homofit with train.batching random (a plain shuffle)
+    homofit:by_length   homofit's length buckets (shuffled groups of 50 batches sorted by length)
+    trainer:random      the Trainer recipe (scripts/reference_ner.py) with its defaults
+    trainer:by_length   the Trainer with its length grouping (group_by_length, its best setting)
+
+and, when asked for, homofit variants with `+bf16` (train.precision bf16) or `+compile` (train.compile), e.g.
+`homofit:by_length+bf16`. Throughput is measured the same way for all: wall time between optimizer steps that
+are multiples of --log-every, after the first --skip-windows windows (start-up, first allocations), with the
+device synchronized at each window's end; loading, tokenizing and saving are outside it. Real tokens are the
+non-pad tokens the model saw (its attention mask, counted by a forward hook on the device, read once at the
+end); model FLOP/s is 6 x parameters x real tokens/s. Peak memory is torch.cuda.max_memory_allocated on CUDA
+and the process's peak RSS on the CPU, over the whole process (load, train, save).
+
+With --e2e it also times whole commands: `homofit train SPEC` (random batches, as homofit trained before
+length buckets, and the spec as it is, with a cold and then a warm feature cache) against the Trainer recipe
+doing the same (load, tokenize, train, evaluate dev and test, save).
 
     python scripts/bench_speed.py --device cpu --steps 60 --batch-size 16
+    python scripts/bench_speed.py --e2e-only --spec configs/quickstart.yaml
     python scripts/bench_speed.py --device cuda --precision bf16 --steps 300 --batch-size 32 --out "$OUT"
 """
 
@@ -30,30 +43,71 @@ for path in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-TOOLS = ("homofit", "reference")
+DEFAULT_VARIANTS = "homofit:random,homofit:by_length,trainer:random,trainer:by_length"
 
 
-def spec_overrides(args: argparse.Namespace) -> list[str]:
+def parse_variant(text: str) -> tuple[str, str, list[str]]:
+    tool, _, rest = text.partition(":")
+    batching, *options = rest.split("+")
+    if tool not in ("homofit", "trainer") or batching not in ("random", "by_length") or \
+            any(option not in ("bf16", "compile") for option in options) or (tool == "trainer" and options):
+        raise SystemExit(f"bench_speed.py: unknown variant {text!r}; e.g. homofit:by_length+bf16, trainer:random")
+    return tool, batching, options
+
+
+def spec_overrides(args: argparse.Namespace, batching: str, options: list[str]) -> list[str]:
     """The spec's training run cut down to the benchmark: train split only, fixed step count."""
     overrides = [f"model.name_or_path={args.model}"] if args.model else []
-    return overrides + [
+    precision = "bf16" if "bf16" in options else args.precision
+    overrides += [
         f"data.train={args.train}", "data.dev=null", "data.test=null",
         f"train.max_steps={args.steps}", f"train.batch_size={args.batch_size}",
-        f"train.device={args.device}", f"train.precision={args.precision}",
-        "train.eval_before_training=false", f"train.log_every={args.log_every}",
-        f"train.batching={args.batching}",  # by_length: homofit's length buckets, the Trainer's group_by_length
+        f"train.device={args.device}", f"train.precision={precision}",
+        "train.eval_before_training=false", f"train.log_every={args.log_every}", f"train.batching={batching}",
     ]
+    if "compile" in options:
+        overrides.append("train.compile=true")
+    return overrides
 
 
-def steady_throughput(windows: list[tuple[int, float]], batch_size: int, skip: int) -> dict[str, float]:
-    """Samples per second over the timed windows after the first `skip`; windows are (steps, seconds)."""
+class TokenCounter:
+    """Counts, per forward pass, the real (attention mask) and padded tokens, on the device: no sync per step."""
+
+    def __init__(self, model: Any) -> None:
+        self.real: list[Any] = []
+        self.padded: list[int] = []
+        model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module: Any, args: tuple, kwargs: dict[str, Any]) -> None:
+        mask = kwargs.get("attention_mask")
+        if mask is None:
+            return
+        self.real.append(mask.sum())
+        self.padded.append(mask.numel())
+
+    def per_step(self) -> tuple[list[int], list[int]]:
+        import torch
+
+        real = torch.stack(self.real).tolist() if self.real else []
+        return [int(count) for count in real], self.padded
+
+
+def steady_throughput(windows: list[tuple[int, float]], real: list[int], padded: list[int], batch_size: int,
+                      skip: int, parameters: int) -> dict[str, float]:
+    """Samples, real tokens and FLOP per second over the timed windows after the first `skip`; windows are
+    (steps, seconds) in order, and real/padded hold one count per optimizer step (one forward each)."""
     kept = windows[skip:]
     if not kept:
         raise SystemExit(f"bench_speed.py: only {len(windows)} timed windows; raise --steps above "
                          f"{(skip + 1)} x log_every.")
+    first = sum(count for count, _ in windows[:skip])
     steps = sum(count for count, _ in kept)
     seconds = sum(duration for _, duration in kept)
-    return {"samples_per_s": batch_size * steps / seconds, "timed_steps": steps, "timed_s": seconds}
+    tokens = sum(real[first : first + steps])
+    slots = sum(padded[first : first + steps])
+    return {"samples_per_s": batch_size * steps / seconds, "real_tokens_per_s": tokens / seconds,
+            "real_token_share": tokens / slots if slots else float("nan"),
+            "model_tflop_per_s": 6 * parameters * tokens / seconds / 1e12, "timed_steps": steps, "timed_s": seconds}
 
 
 def peak_memory_mib(device: str) -> tuple[float, str]:
@@ -64,24 +118,20 @@ def peak_memory_mib(device: str) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, "peak RSS"
 
 
-# -- one tool in this process ---------------------------------------------------------------------------
+# -- one variant in this process ------------------------------------------------------------------------
 
 
-def run_homofit(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
-    import io
-
-    from rich.console import Console
-
+def run_homofit(args: argparse.Namespace, scratch: Path, batching: str, options: list[str]) -> dict[str, Any]:
     from homofit.cli import quiet_transformers
     from homofit.config import load_config
-    from homofit.reporting import train_progress
     from homofit.train import fit, new_train_state, setup
 
-    config = load_config(args.spec, spec_overrides(args))
+    os.environ["HOMOFIT_CACHE_DIR"] = str(scratch / "cache")  # a cold cache: tokenizing is outside the timing
+    config = load_config(args.spec, spec_overrides(args, batching, options))
     quiet_transformers()
     experiment = setup(config, scratch / "homofit-run", [])
-    with train_progress(Console(file=io.StringIO())) as progress:
-        fit(experiment, new_train_state(experiment), progress)
+    counter = TokenCounter(experiment.model)
+    fit(experiment, new_train_state(experiment))
     events = [json.loads(line) for line in experiment.run.metrics.read_text().splitlines()]
     windows, previous = [], 0
     for event in events:
@@ -89,15 +139,17 @@ def run_homofit(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             steps = event["step"] - previous
             windows.append((steps, steps / event["steps_per_s"]))
             previous = event["step"]
-    return {"windows": windows, "steps": previous, "runtime": experiment.runtime.describe()}
+    real, padded = counter.per_step()
+    return {"windows": windows, "real": real, "padded": padded, "steps": previous,
+            "parameters": sum(parameter.numel() for parameter in experiment.model.parameters()),
+            "runtime": experiment.runtime.describe()}
 
 
-def run_reference(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+def run_trainer(args: argparse.Namespace, scratch: Path, batching: str, options: list[str]) -> dict[str, Any]:
     import torch
+    from reference_ner import build_trainer, settings_from_spec
     from transformers import TrainerCallback
     from transformers.utils import logging as transformers_logging
-
-    from reference_ner import build_trainer, settings_from_spec
 
     class WindowTimer(TrainerCallback):
         """Times each log_every optimizer steps, synchronizing the device as homofit's loss read-out does."""
@@ -120,29 +172,64 @@ def run_reference(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             self.start = now
 
     transformers_logging.set_verbosity_error()
-    settings = settings_from_spec(args.spec, spec_overrides(args), args.model)
+    settings = settings_from_spec(args.spec, spec_overrides(args, batching, options), args.model)
     trainer, _ = build_trainer(settings, scratch / "reference-run", evaluate=False)
+    counter = TokenCounter(trainer.model)
     timer = WindowTimer(args.log_every)
     trainer.add_callback(timer)
     output = trainer.train()
     trainer.save_model(str(scratch / "reference-model"))  # as run_ner.py ends, and as homofit saves its checkpoints
-    return {"windows": timer.windows, "steps": trainer.state.global_step,
+    real, padded = counter.per_step()
+    return {"windows": timer.windows, "real": real, "padded": padded, "steps": trainer.state.global_step,
+            "parameters": sum(parameter.numel() for parameter in trainer.model.parameters()),
             "trainer_samples_per_s": output.metrics.get("train_samples_per_second"),
             "runtime": f"{trainer.args.device}, {'bf16' if trainer.args.bf16 else 'fp32'}"}
 
 
 def worker(args: argparse.Namespace) -> None:
-    """One tool in this fresh process, so the peak memory counters hold its run alone."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{args.worker}-") as scratch:
-        run = run_homofit if args.worker == "homofit" else run_reference
-        result = run(args, Path(scratch))
+    """One variant in this fresh process, so the peak memory counters hold its run alone."""
+    tool, batching, options = parse_variant(args.worker)
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as scratch:
+        run = run_homofit if tool == "homofit" else run_trainer
+        result = run(args, Path(scratch), batching, options)
     memory, memory_kind = peak_memory_mib(args.device)
-    result.update(steady_throughput(result["windows"], args.batch_size, args.skip_windows))
+    result.update(steady_throughput(result["windows"], result["real"], result["padded"], args.batch_size,
+                                    args.skip_windows, result["parameters"]))
     result.update({"peak_memory_mib": memory, "memory_kind": memory_kind})
     args.result.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
-# -- both, and the table ----------------------------------------------------------------------------------
+# -- end to end -----------------------------------------------------------------------------------------
+
+
+def end_to_end(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, Any]]:
+    """Wall time of whole training commands on the spec as written (dev, test, saves included)."""
+    homofit = [sys.executable, "-m", "homofit.cli", "train", str(args.spec)]
+    env = {**os.environ, "HOMOFIT_CACHE_DIR": str(scratch / "e2e-cache"), "HF_HUB_OFFLINE": "1"}
+    commands = {
+        "homofit, random batches": [*homofit, "train.batching=random", "data.cache=false", "--run-dir",
+                                    str(scratch / "e2e-random")],
+        "homofit, the spec (cold cache)": [*homofit, "--run-dir", str(scratch / "e2e-cold")],
+        "homofit, the spec (warm cache)": [*homofit, "--run-dir", str(scratch / "e2e-warm")],
+        "Trainer recipe": [sys.executable, str(REPO_ROOT / "scripts" / "reference_ner.py"), str(args.spec),
+                           "--out", str(scratch / "e2e-reference.json"), "--output-dir", str(scratch / "e2e-trainer")],
+    }
+    results = {}
+    for name, command in commands.items():
+        started = time.perf_counter()
+        subprocess.run(command, check=True, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        results[name] = {"wall_s": round(time.perf_counter() - started, 1)}
+        if name.startswith("homofit"):
+            run = Path(command[command.index("--run-dir") + 1])
+            results[name]["test"] = json.loads((run / "reports" / "test.json").read_text()).get("f1")
+        else:
+            results[name]["test"] = json.loads((scratch / "e2e-reference.json").read_text())["test"].get("f1")
+        print(f"e2e {name}: {results[name]['wall_s']} s, test F1 {results[name]['test']}", flush=True)
+    return results
+
+
+# -- all variants, and the table --------------------------------------------------------------------------
 
 
 def machine_description(device: str) -> dict[str, str]:
@@ -152,90 +239,116 @@ def machine_description(device: str) -> dict[str, str]:
     import transformers
 
     described = {"python": platform.python_version(), "torch": torch.__version__,
-                 "transformers": transformers.__version__, "cpu_cores": str(os.cpu_count())}
+                 "transformers": transformers.__version__, "cpu_cores": str(os.cpu_count()),
+                 "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg())}
     if device == "cuda":
         described["gpu"] = torch.cuda.get_device_name()
     return described
 
 
 def format_table(args: argparse.Namespace, results: dict[str, dict[str, Any]], machine: dict[str, str]) -> str:
-    homofit, reference = results["homofit"], results["reference"]
-    memory_kind = homofit["memory_kind"]
+    names = list(results)
+    memory_kind = next(iter(results.values()))["memory_kind"]
     lines = [
-        f"{args.steps} optimizer steps, batch {args.batch_size}, {args.device}, {args.precision}, batching "
-        f"{args.batching} (the Trainer: group_by_length={args.batching == 'by_length'}); "
-        f"train data {os.path.relpath(args.train, REPO_ROOT)}; timed steps {homofit['timed_steps']} "
-        f"(first {args.skip_windows} x {args.log_every} steps left out)",
+        (f"{args.steps} optimizer steps, batch {args.batch_size}, {args.device}, {args.precision}; train data "
+         f"{os.path.relpath(args.train, REPO_ROOT)}; timed steps {results[names[0]]['timed_steps']} (first "
+         f"{args.skip_windows} x {args.log_every} steps left out)"),
         "; ".join(f"{key} {value}" for key, value in machine.items()),
         "",
-        "| | homofit | HF Trainer | homofit / Trainer |",
-        "|---|---:|---:|---:|",
-        f"| training samples/s | {homofit['samples_per_s']:.1f} | {reference['samples_per_s']:.1f} | "
-        f"{homofit['samples_per_s'] / reference['samples_per_s']:.2f} |",
-        f"| peak memory, MiB ({memory_kind}) | {homofit['peak_memory_mib']:.0f} | {reference['peak_memory_mib']:.0f} | "
-        f"{homofit['peak_memory_mib'] / reference['peak_memory_mib']:.2f} |",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
     ]
-    if reference.get("trainer_samples_per_s"):
-        lines.append("")
-        lines.append(f"(Trainer's own train_samples_per_second over all {reference['steps']} steps, "
-                     f"start-up included: {reference['trainer_samples_per_s']:.1f})")
+    rows = [("samples/s", "samples_per_s", "{:.1f}"), ("real tokens/s", "real_tokens_per_s", "{:.0f}"),
+            ("real share of the tokens", "real_token_share", "{:.2f}"),
+            ("model TFLOP/s (6 x params x real tokens)", "model_tflop_per_s", "{:.3f}"),
+            (f"peak memory, MiB ({memory_kind})", "peak_memory_mib", "{:.0f}")]
+    for label, key, pattern in rows:
+        lines.append(f"| {label} | " + " | ".join(pattern.format(results[name][key]) for name in names) + " |")
+    lines.append("")
+    for name in names:
+        if not name.startswith("homofit"):
+            continue
+        for reference in ("trainer:random", "trainer:by_length"):
+            if reference in results:
+                speed = results[name]["samples_per_s"] / results[reference]["samples_per_s"]
+                memory = results[name]["peak_memory_mib"] / results[reference]["peak_memory_mib"]
+                lines.append(f"- {name} / {reference}: {speed:.2f}x samples/s, {memory:.2f}x peak memory")
+    return "\n".join(lines) + "\n"
+
+
+def format_e2e(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
+    baseline = results["homofit, random batches"]["wall_s"]
+    title = (f"End to end, `{os.path.relpath(args.spec, REPO_ROOT)}` as written (load, tokenize, train, evaluate, "
+             "test, save):")
+    lines = [title, "", "| command | wall s | test F1 | speed-up over random batches |", "|---|---:|---:|---:|"]
+    for name, result in results.items():
+        lines.append(f"| {name} | {result['wall_s']:.1f} | {result['test']:.4f} | {baseline / result['wall_s']:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, default=REPO_ROOT / "configs" / "wnut17.yaml",
-                        help="The NER spec whose model and hyperparameters both tools use.")
+                        help="The NER spec whose model and hyperparameters every variant uses.")
     parser.add_argument("--train", type=Path, default=REPO_ROOT.parent / "shared/data/wnut17/wnut17train.conll",
                         help="CoNLL training file (default: the full WNUT-17 train split).")
     parser.add_argument("--model", help="A model folder; default: the spec's model.name_or_path.")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batching", choices=["random", "by_length"], default="random",
-                        help="by_length: homofit's train.batching by_length against the Trainer's group_by_length.")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help=f"Comma-separated (default {DEFAULT_VARIANTS}); homofit ones take +bf16, +compile.")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--log-every", type=int, default=10, help="Steps per timed window.")
     parser.add_argument("--skip-windows", type=int, default=1, help="Leading windows left out of the timing.")
+    parser.add_argument("--e2e", action="store_true", help="Also time whole `homofit train SPEC` commands.")
+    parser.add_argument("--e2e-only", action="store_true", help="Only the end-to-end commands.")
     parser.add_argument("--out", type=Path, help="Write bench_speed.json and bench_speed.md here.")
-    parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.train.is_file():
-        raise SystemExit(f"bench_speed.py: --train {args.train} not found.")
     if args.worker:
         worker(args)
         return
+    if not args.train.is_file() and not args.e2e_only:
+        raise SystemExit(f"bench_speed.py: --train {args.train} not found.")
     args.spec, args.train = args.spec.resolve(), args.train.resolve()
     if args.model is not None:
         args.model = str(Path(args.model).resolve())
+    variants = [] if args.e2e_only else [text.strip() for text in args.variants.split(",") if text.strip()]
+    for variant in variants:
+        parse_variant(variant)
 
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
+    e2e: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch:
-        for tool in TOOLS:
-            result_path = Path(scratch) / f"{tool}.json"
-            command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--result", str(result_path),
+        for variant in variants:
+            result_path = Path(scratch) / f"{variant.replace(':', '-').replace('+', '-')}.json"
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--result", str(result_path),
                        "--spec", str(args.spec), "--train", str(args.train), "--device", args.device,
                        "--precision", args.precision, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-                       "--log-every", str(args.log_every), "--skip-windows", str(args.skip_windows),
-                       "--batching", args.batching]
+                       "--log-every", str(args.log_every), "--skip-windows", str(args.skip_windows)]
             if args.model:
                 command += ["--model", args.model]
             started = time.perf_counter()
             subprocess.run(command, check=True, cwd=REPO_ROOT)
-            results[tool] = json.loads(result_path.read_text())
-            results[tool]["process_wall_s"] = round(time.perf_counter() - started, 1)
-            result = results[tool]
-            print(f"{tool}: {result['samples_per_s']:.1f} samples/s, {result['peak_memory_mib']:.0f} MiB, "
-                  f"process {result['process_wall_s']} s", flush=True)
+            results[variant] = json.loads(result_path.read_text())
+            results[variant]["process_wall_s"] = round(time.perf_counter() - started, 1)
+            result = results[variant]
+            print(f"{variant}: {result['samples_per_s']:.1f} samples/s, {result['real_tokens_per_s']:.0f} real "
+                  f"tokens/s, {result['peak_memory_mib']:.0f} MiB, process {result['process_wall_s']} s", flush=True)
+        if args.e2e or args.e2e_only:
+            e2e = end_to_end(args, Path(scratch))
     machine = machine_description(args.device)
-    table = format_table(args, results, machine)
+    table = format_table(args, results, machine) if results else "; ".join(f"{k} {v}" for k, v in machine.items())
+    if e2e:
+        table += "\n" + format_e2e(args, e2e)
     print()
     print(table, end="")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {key: str(value) for key, value in vars(args).items() if key not in {"worker", "result", "out"}}
-        record = {"settings": settings, "machine": machine, "results": results}
+        record = {"settings": settings, "machine": machine, "results": results, "end_to_end": e2e}
         (args.out / "bench_speed.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         (args.out / "bench_speed.md").write_text(table, encoding="utf-8")
 

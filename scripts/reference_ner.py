@@ -145,7 +145,7 @@ def tokenize_and_align(sentences: list[Sentence], tokenizer: Any, label_to_id: d
             else:
                 labels.append(label_to_id[sentence.tags[word]])
             previous = word
-        feature = {key: encoded[key][index] for key in encoded.keys()}
+        feature = {key: encoded[key][index] for key in encoded}
         feature["labels"] = labels
         features.append(feature)
     return features, word_ids
@@ -261,8 +261,13 @@ def training_arguments(settings: Settings, output_dir: Path, train_size: int, ev
 
 def build_trainer(settings: Settings, output_dir: Path, evaluate: bool = True) -> tuple[Any, dict[str, Any]]:
     """The Trainer, ready to train, and the data it was built from (sentences, features, labels)."""
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, set_seed)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        set_seed,
+    )
 
     train_sentences = read_conll(settings.train)
     labels = label_list(train_sentences)
@@ -285,7 +290,16 @@ def build_trainer(settings: Settings, output_dir: Path, evaluate: bool = True) -
         tags, _ = predicted_tags(prediction.predictions, word_ids["dev"], splits["dev"], labels)
         return entity_scores([sentence.tags for sentence in splits["dev"]], tags)
 
-    trainer = Trainer(
+    class SequentialEvalTrainer(Trainer):
+        """Length grouping for training only: transformers 5 also groups the evaluation batches under
+        group_by_length, which returns the predictions in another order than the sentences they score."""
+
+        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+            import torch
+
+            return torch.utils.data.SequentialSampler(eval_dataset)
+
+    trainer = SequentialEvalTrainer(
         model=model,
         args=training_arguments(settings, output_dir, len(train_sentences), evaluate),
         train_dataset=features["train"],

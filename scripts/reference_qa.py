@@ -138,7 +138,7 @@ def prepare_train_features(examples: dict[str, list], tokenizer: Any, max_length
         cls_index = input_ids.index(tokenizer.cls_token_id)
         sequence_ids = tokenized.sequence_ids(i)
         answers = examples["answers"][sample_mapping[i]]
-        feature = {key: tokenized[key][i] for key in tokenized.keys()}
+        feature = {key: tokenized[key][i] for key in tokenized}
         if len(answers["answer_start"]) == 0:
             feature["start_positions"] = feature["end_positions"] = cls_index
         else:
@@ -174,7 +174,7 @@ def prepare_validation_features(examples: dict[str, list], tokenizer: Any, max_l
     inputs, meta = [], []
     for i in range(len(tokenized["input_ids"])):
         sequence_ids = tokenized.sequence_ids(i)
-        inputs.append({key: tokenized[key][i] for key in tokenized.keys()})
+        inputs.append({key: tokenized[key][i] for key in tokenized})
         meta.append({"example_id": examples["id"][sample_mapping[i]],
                      "offset_mapping": [offset if sequence_ids[k] == 1 else None
                                         for k, offset in enumerate(offset_mapping[i])]})
@@ -325,7 +325,7 @@ def run(settings: Settings, output_dir: Path) -> dict[str, Any]:
     trainer = Trainer(model=model, args=training_arguments(settings, output_dir, len(train_features)),
                       train_dataset=train_features, data_collator=DataCollatorWithPadding(tokenizer))
     train_started = time.perf_counter()
-    train_output = trainer.train()
+    trainer.train()
     train_seconds = time.perf_counter() - train_started
     eval_started = time.perf_counter()
     start_logits, end_logits = trainer.predict(eval_inputs).predictions[:2]

@@ -15,8 +15,18 @@ import yaml
 from typer.testing import CliRunner
 
 from homofit.cli import app
-from homofit.compare import (Model, bootstrap_values, check_same_examples, cohen_kappa, compare, confidence_interval,
-                             homogenization, mcnemar_exact, paired_bootstrap_p, resample_counts)
+from homofit.compare import (
+    Model,
+    bootstrap_values,
+    check_same_examples,
+    cohen_kappa,
+    compare,
+    confidence_interval,
+    homogenization,
+    mcnemar_exact,
+    paired_bootstrap_p,
+    resample_counts,
+)
 from homofit.errors import HomofitError
 from homofit.outcomes import label_outcomes, qa_outcomes, relation_outcomes, tagging_outcomes
 

@@ -142,12 +142,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     ("override", "message"),
     [
         ("optim.lrr=1", "invalid spec:\n  override 'optim.lrr=1': optim.lrr: unknown key; did you mean 'lr'?"),
-        ("optim.lr=fast", "invalid spec:\n  override 'optim.lr=fast': optim.lr: Input should be a valid number, "
-                          "unable to parse string as a number"),
+        ("optim.lr=fast", ("invalid spec:\n  override 'optim.lr=fast': optim.lr: Input should be a valid number, "
+                           "unable to parse string as a number")),
         ("task.type=nerr", None),
         ("model.freeze=bottom",
-         "invalid spec:\n  override 'model.freeze=bottom': model: freeze: bottom needs freeze_layers >= 1 "
-         "(how many layers to freeze)"),
+         ("invalid spec:\n  override 'model.freeze=bottom': model: freeze: bottom needs freeze_layers >= 1 "
+          "(how many layers to freeze)")),
         ("optim.lr.x=1", "invalid spec:\n  override 'optim.lr.x=1': optim.lr: Input should be a valid number"),
         ("data.train.x=1", "override 'data.train.x=1': data.train is a value, not a section."),
     ],

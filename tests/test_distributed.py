@@ -41,13 +41,13 @@ def torchrun(*args: Any, env: dict[str, str] | None = None, script: str | None =
     target = [script] if script else ["-m", "homofit.cli"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *target,
                *[str(arg) for arg in args]]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600,
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
 def homofit(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "homofit.cli", *[str(arg) for arg in args]], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+                          text=True, timeout=600, check=False, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
 def events(run: Path, kind: str) -> list[dict[str, Any]]:

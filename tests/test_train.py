@@ -496,7 +496,14 @@ def test_by_length_batches_are_reproducible_cover_the_epoch_and_pad_less() -> No
         real = sum(lengths[index] for batch in plan for index in batch)
         return real / sum(max(lengths[index] for index in batch) * len(batch) for batch in plan)
 
-    assert real_share(epoch_batches(1000, 16, 7, 0)) < 0.6 < 0.95 < real_share(batches)
+    assert real_share(epoch_batches(1000, 16, 7, 0)) < 0.6
+    assert real_share(batches) > 0.95
+    # accumulation: the micro-batches of each window are the step batch cut in four, the short one last
+    micro = epoch_batches(1000, 4, 7, 0, lengths=lengths, accumulation=4)
+    assert [sum(micro[start : start + 4], []) for start in range(0, len(micro), 4)] == batches
+    # processes: each takes its slice of the same micro-batches
+    slices = [epoch_batches(1000, 2, 7, 0, rank, 2, lengths, accumulation=4) for rank in (0, 1)]
+    assert [a + b for a, b in zip(*slices)] == micro
     # under 2 processes each takes its slice of the same global batches
     whole = epoch_batches(1000, 16, 7, 0, lengths=lengths)
     halves = [epoch_batches(1000, 8, 7, 0, rank, 2, lengths) for rank in (0, 1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from homofit.data.windows import IGNORE_INDEX, Window, align_labels_to_subwords, word_windows
@@ -43,7 +45,7 @@ def test_every_word_owned_by_exactly_one_window(counts: list[int], stride: int) 
     assert windows[0].start == 0 and windows[-1].end == len(counts)
     for window in windows:
         assert sum(min(count, 6) for count in counts[window.start : window.end]) <= 6
-    for before, after in zip(windows, windows[1:]):
+    for before, after in itertools.pairwise(windows):
         assert before.start < after.start <= before.end
 
 

@@ -728,6 +728,12 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
             for batch in batches if len(batch) >= world_size]
 
 
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 def pad_multiple(config: Any) -> int | None:
     """train.pad_to_multiple_of, 32 by default under train.compile (a few shapes, a few graphs)."""
     return config.train.pad_to_multiple_of or (32 if config.train.compile else None)
@@ -791,6 +797,9 @@ def fit(experiment: Experiment, state: TrainState) -> FitResult:
              runtime.world_size, config.train.batch_size * config.train.grad_accum * runtime.world_size)
     has_dev = "dev" in experiment.splits
     if config.train.compile:
+        if not hasattr(state.model, "compile"):
+            raise HomofitError(f"train.compile needs torch 2.2 or newer (this is {torch_version()}); upgrade "
+                               "torch or set train.compile: false.")
         state.model.compile(dynamic=False)  # in place: the state dict keeps its names, checkpoints stay plain
     if state.step == 0 and has_dev and config.train.eval_before_training:
         _evaluate_and_keep(experiment, state)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 from test_cli import invoke, ok, read_jsonl
 from test_train import assert_same_weights, events, write_spec
 
@@ -160,3 +161,21 @@ def test_what_encoding_logged_is_logged_again_from_the_cache(tiny_bert: Path, tm
         notes.append([record.getMessage() for record in caplog.records if "further apart" in record.getMessage()])
     assert len(notes[0]) == 1 and notes[1] == notes[0]
     assert "read from the feature cache" in (tmp_path / "cached" / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_what_the_eager_one_does(tiny_bert: Path, tmp_path: Path) -> None:
+    """train.compile (torch.compile in place, static shapes, batches padded to a multiple of 32): the same
+    losses as the eager model padded the same way, checkpoints with the plain names, and the compile time logged."""
+    runs = {}
+    for compiled in (False, True):
+        spec = write_spec(tmp_path / f"spec-{compiled}.yaml", tiny_bert, model={"dropout": 0.0},
+                          train={"compile": compiled, "pad_to_multiple_of": 32, "max_steps": 4, "save_every": None})
+        runs[compiled] = tmp_path / f"run-{compiled}"
+        ok(invoke("train", spec, "--run-dir", runs[compiled]))
+    losses = {compiled: torch.tensor([event["loss"] for event in events(run, "train")]) for compiled, run in runs.items()}
+    torch.testing.assert_close(losses[True], losses[False], rtol=1e-4, atol=0.0)
+    assert "train.compile: the first step took" in (runs[True] / "train.log").read_text()
+    names = {compiled: set(load_file(str(run / "checkpoints" / "best" / "model.safetensors")))
+             for compiled, run in runs.items()}
+    assert names[True] == names[False] and not any("_orig_mod" in name for name in names[True])

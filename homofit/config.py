@@ -121,8 +121,8 @@ class TrainConfig(StrictModel):
     pad_to_multiple_of: int | None = Field(None, ge=1, description="Pad every batch's inputs to a multiple of this "
                                            "many tokens (never past data.max_length), so compiled graphs are reused; "
                                            "default 32 with train.compile, else none.")
-    compile: bool = Field(False, description="torch.compile the model (dynamic=False; the compile time is logged); "
-                                             "pays off on a GPU for long runs.")
+    compile: bool = Field(False, description="torch.compile the model in place (dynamic=False; the first step's "
+                                             "time, compiling included, is logged); meant for GPUs and long runs.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Under torchrun: ddp (a full copy per process) or "
                                                                 "fsdp (FULL_SHARD: weights, gradients and optimizer "
                                                                 "state sharded over the processes).")

@@ -150,9 +150,9 @@ class TableBuilder:
 class FeatureTable(Sequence):
     """`encode`'s features, column by column; `table[i]` is a dict equal to the i-th feature."""
 
-    def __init__(self, count: int, columns: dict[str, dict[str, Any]], path: Path | None = None,
+    def __init__(self, count: int, columns: dict[str, dict[str, Any]],
                  notes: list[tuple[int, str]] | None = None) -> None:
-        self.count, self.columns, self.path = count, columns, path
+        self.count, self.columns = count, columns
         self.notes = notes or []  # (log level, message) that encoding logged, replayed on a cache hit
 
     @classmethod
@@ -192,10 +192,6 @@ class FeatureTable(Sequence):
             return np.diff(column["offsets"])
         return np.array([len(self[index][key]) for index in range(self.count)])
 
-    def nbytes(self) -> int:
-        return sum(array.nbytes for column in self.columns.values() for name, array in column.items()
-                   if isinstance(array, np.ndarray))
-
     # -- on disk -------------------------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
@@ -228,7 +224,7 @@ class FeatureTable(Sequence):
                 with open(folder / f"{entry['file']}.items.pkl", "rb") as handle:
                     column["items"] = pickle.load(handle)  # written by this module, in the user's cache
             columns[key] = column
-        return cls(layout["count"], columns, folder, [tuple(note) for note in layout.get("notes", [])])
+        return cls(layout["count"], columns, [tuple(note) for note in layout.get("notes", [])])
 
 
 # -- the cache ---------------------------------------------------------------------------------------------

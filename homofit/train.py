@@ -528,7 +528,7 @@ def _attach_log_file(run: RunDir | None) -> None:
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    for early in [handler for handler in log.handlers if isinstance(handler, _EarlyLog)]:
+    for early in [other for other in log.handlers if isinstance(other, _EarlyLog)]:
         for record in early.records:
             handler.handle(record)
         early.records.clear()
@@ -703,8 +703,8 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
     With `lengths` (train.batching: by_length) the shuffled order is cut into groups of 50 optimizer-step
     batches (batch_size x processes x accumulation examples each), each group sorted by length and cut into
     step batches, and those shuffled again (a short last one stays last): batches of like lengths (little
-    padding) in a random order, reproducible under the seed. A step batch is then cut into its micro-batches, so batch 4 x accumulation 4
-    sees the examples batch 16 sees, as with random batches. Under N processes each micro-batch of N x
+    padding) in a random order, reproducible under the seed. A step batch is then cut into its micro-batches,
+    so batch 4 x accumulation 4 sees the examples batch 16 sees, as with random batches. Under N processes each micro-batch of N x
     batch_size is dealt out in slices; a last one too small to give every process a row is left out.
     """
     import torch
@@ -726,12 +726,6 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
         return batches
     return [batch[rank * len(batch) // world_size : (rank + 1) * len(batch) // world_size]
             for batch in batches if len(batch) >= world_size]
-
-
-def torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def pad_multiple(config: Any) -> int | None:
@@ -798,7 +792,9 @@ def fit(experiment: Experiment, state: TrainState) -> FitResult:
     has_dev = "dev" in experiment.splits
     if config.train.compile:
         if not hasattr(state.model, "compile"):
-            raise HomofitError(f"train.compile needs torch 2.2 or newer (this is {torch_version()}); upgrade "
+            import torch
+
+            raise HomofitError(f"train.compile needs torch 2.2 or newer (this is {torch.__version__}); upgrade "
                                "torch or set train.compile: false.")
         state.model.compile(dynamic=False)  # in place: the state dict keeps its names, checkpoints stay plain
     if state.step == 0 and has_dev and config.train.eval_before_training:

@@ -500,7 +500,8 @@ def test_by_length_batches_are_reproducible_cover_the_epoch_and_pad_less() -> No
     assert real_share(batches) > 0.95
     # accumulation: the micro-batches of each window are the step batch cut in four, the short one last
     micro = epoch_batches(1000, 4, 7, 0, lengths=lengths, accumulation=4)
-    assert [sum(micro[start : start + 4], []) for start in range(0, len(micro), 4)] == batches
+    assert [[index for batch in micro[start : start + 4] for index in batch] for start in range(0, len(micro), 4)] \
+        == batches
     # processes: each takes its slice of the same micro-batches
     slices = [epoch_batches(1000, 2, 7, 0, rank, 2, lengths, accumulation=4) for rank in (0, 1)]
     assert [a + b for a, b in zip(*slices)] == micro

@@ -85,6 +85,20 @@ class ClassificationTask:
     config_type: ClassVar[type] = ClassificationConfig
     headline_metric: str = "accuracy"
     headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "weighted_f1")
+    # the starter spec's values beside the schema's defaults (`homofit init classification`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/train.csv',
+                  'dev': 'data/dev.csv',
+                  'test': 'data/test.csv',
+                  'columns': {'text': 'text', 'label': 'label'},
+                  'header': None,
+                  'max_length': 128},
+         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2', 'freeze': 'none'},
+         'train': {'epochs': 3,
+                   'batch_size': 32,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'accuracy', 'patience': 3},
+                   'seed': 42}})
 
     def __init__(self, config: ClassificationConfig, state: dict[str, Any]) -> None:
         self.config = config

@@ -55,6 +55,20 @@ class DialogueTask:
     config_type: ClassVar[type] = DialogueConfig
     headline_metric: ClassVar[str] = "bleu"  # for early stopping on perplexity set metric: perplexity, mode: min
     headline_metrics: ClassVar[tuple[str, ...]] = ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2")
+    # the starter spec's values beside the schema's defaults (`homofit init dialogue`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/sgd/train',
+                  'dev': 'data/sgd/dev',
+                  'test': 'data/sgd/test',
+                  'max_length': 256},
+         'model': {'name_or_path': 'HuggingFaceTB/SmolLM2-135M-Instruct',
+                   'gguf_file': 'SmolLM2-135M-Instruct.Q4_1.gguf'},
+         'train': {'epochs': 1,
+                   'batch_size': 8,
+                   'eval_batch_size': 16,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'perplexity', 'mode': 'min', 'patience': 2},
+                   'seed': 42}})
 
     def __init__(self, config: DialogueConfig, state: dict[str, Any]) -> None:
         self.config = config

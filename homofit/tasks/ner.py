@@ -56,6 +56,19 @@ class NerTask:
     config_type: ClassVar[type] = NerConfig
     headline_metric: ClassVar[str] = "f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "f1")
+    # the starter spec's values beside the schema's defaults (`homofit init ner`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/train.conll',
+                  'dev': 'data/dev.conll',
+                  'test': 'data/test.conll',
+                  'columns': {'token': 0, 'tag': -1},
+                  'max_length': 128},
+         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2', 'freeze': 'none'},
+         'train': {'epochs': 3,
+                   'batch_size': 16,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'f1', 'patience': 3},
+                   'seed': 42}})
 
     def __init__(self, config: NerConfig, state: dict[str, Any]) -> None:
         self.config = config

@@ -91,6 +91,20 @@ class QaTask:
     headline_metric: ClassVar[str] = "f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact",
                                                    "NoAns_f1")
+    # the starter spec's values beside the schema's defaults (`homofit init qa`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/train.json',
+                  'dev': 'data/dev.json',
+                  'test': 'data/test.json',
+                  'columns': {},
+                  'max_length': 384,
+                  'stride': 128},
+         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
+         'train': {'epochs': 2,
+                   'batch_size': 32,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'f1', 'patience': 2},
+                   'seed': 42}})
 
     def __init__(self, config: QaConfig, state: dict[str, Any]) -> None:
         self.config = config

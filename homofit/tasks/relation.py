@@ -94,6 +94,19 @@ class RelationTask:
     config_type: ClassVar[type] = RelationConfig
     headline_metric: ClassVar[str] = "official_macro_f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("official_macro_f1", "micro_f1", "accuracy")
+    # the starter spec's values beside the schema's defaults (`homofit init relation`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/train.jsonl',
+                  'dev': 'data/dev.jsonl',
+                  'test': 'data/test.jsonl',
+                  'columns': {'text': 'text', 'head': 'head', 'tail': 'tail', 'label': 'label'},
+                  'max_length': 128},
+         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
+         'train': {'epochs': 5,
+                   'batch_size': 32,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'official_macro_f1', 'patience': 3},
+                   'seed': 42}})
 
     def __init__(self, config: RelationConfig, state: dict[str, Any]) -> None:
         self.config = config

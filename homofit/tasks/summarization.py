@@ -47,6 +47,20 @@ class SummarizationTask:
     config_type: ClassVar[type] = SummarizationConfig
     headline_metric: ClassVar[str] = "rougeL"
     headline_metrics: ClassVar[tuple[str, ...]] = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+    # the starter spec's values beside the schema's defaults (`homofit init summarization`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'data': {'train': 'data/train.jsonl',
+                  'dev': 'data/dev.jsonl',
+                  'test': 'data/test.jsonl',
+                  'columns': {'document': 'document', 'summary': 'summary'},
+                  'max_length': 512},
+         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
+         'train': {'epochs': 3,
+                   'batch_size': 8,
+                   'eval_batch_size': 16,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'rougeL', 'mode': 'max', 'patience': 3},
+                   'seed': 42}})
 
     def __init__(self, config: SummarizationConfig, state: dict[str, Any]) -> None:
         self.config = config

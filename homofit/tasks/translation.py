@@ -53,6 +53,20 @@ class TranslationTask:
     config_type: ClassVar[type] = TranslationConfig
     headline_metric: ClassVar[str] = "bleu"
     headline_metrics: ClassVar[tuple[str, ...]] = ("bleu", "chrf")
+    # the starter spec's values beside the schema's defaults (`homofit init translation`)
+    starter: ClassVar[dict[str, Any]] = (
+        {'task': {'source_lang': 'en', 'target_lang': 'de'},
+         'data': {'train': 'data/train.en',
+                  'dev': 'data/val.en',
+                  'test': 'data/test.en',
+                  'max_length': 128},
+         'model': {'name_or_path': 't5-small'},
+         'train': {'epochs': 3,
+                   'batch_size': 16,
+                   'eval_batch_size': 32,
+                   'eval_every': 'epoch',
+                   'early_stopping': {'metric': 'bleu', 'mode': 'max', 'patience': 3},
+                   'seed': 42}})
 
     def __init__(self, config: TranslationConfig, state: dict[str, Any]) -> None:
         self.config = config

@@ -150,7 +150,8 @@ def read_checkpoint_state(path: Path) -> CheckpointState:
 
 # -- is a model folder complete? ---------------------------------------------------------------------------
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
                    "sentencepiece.bpe.model")
 
@@ -170,7 +171,8 @@ def check_model_folder(path: Path, gguf_file: str | None = None) -> None:
     if gguf_file is None or homofit:
         weights = [name for name in WEIGHT_FILES if (path / name).is_file()]
         if not weights:
-            stray = sorted(entry.name for entry in path.iterdir() if ".safetensors" in entry.name or entry.suffix == ".bin")
+            stray = sorted(entry.name for entry in path.iterdir()
+                           if ".safetensors" in entry.name or entry.suffix == ".bin")
             left = f" (only {', '.join(stray)}, left by an interrupted save)" if stray else ""
             raise damaged(f"no model weights (model.safetensors){left}")
         for shard in _weight_shards(path, weights[0], damaged):

@@ -65,7 +65,8 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def train(
     config: Annotated[Path | None, typer.Argument(help="The YAML spec (with --resume RUN_DIR: the run's own).")] = None,
     overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. optim.lr=3e-5.")] = None,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Put the run exactly here (must not exist).")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir",
+                                                 help="Put the run exactly here (must not exist).")] = None,
     resume: Annotated[str | None, typer.Option(
         "--resume", help="Continue a run from its checkpoints/last: a run directory, or 'auto' for the newest "
                          "unfinished run of this spec under output.dir (a new run when there is none).")] = None,
@@ -152,9 +153,11 @@ def eval_command(
                                                              "e.g. data.columns.text=sentence.")] = None,
 ) -> None:
     """Score a checkpoint on a split of its spec or on another file."""
+    from homofit.checkpoint import read_checkpoint_state
     from homofit.inference import eval_checkpoint
     from homofit.reporting import print_scores
     from homofit.rundir import check_writable
+    from homofit.tasks import task_class
 
     if split not in {"train", "dev", "test"}:
         raise HomofitError(f"--split {split}: choose train, dev or test.")
@@ -162,7 +165,7 @@ def eval_command(
         check_writable(out, "--out")
     quiet_transformers()
     name, report = eval_checkpoint(checkpoint, data, split, out, overrides or [])
-    print_scores(console, {name: report})
+    print_scores(console, {name: report}, task_class(read_checkpoint_state(checkpoint).task_type).headline_metrics)
 
 
 @app.command()
@@ -175,13 +178,13 @@ def predict(
     text: Annotated[bool, typer.Option("--text", help="INPUT is text even if it looks like a file path.")] = False,
 ) -> None:
     """Predict on new text; writes JSON Lines."""
-    from homofit.data.tables import is_file
     from homofit.inference import predict as run_predict
     from homofit.rundir import check_writable
+    from homofit.textfiles import input_path
 
     if source == "-":
         source = sys.stdin.read()
-    elif not text and not is_file(source) and _looks_like_a_path(source):
+    elif not text and input_path(source) is None and _looks_like_a_path(source):
         raise HomofitError(f"{source}: no such file; to predict on this text itself, add --text.")
 
     if out is not None and out.exists():
@@ -215,8 +218,9 @@ def compare_command(
     before: Annotated[bool, typer.Option("--before", help="Each run against its model before fine-tuning.")] = False,
     resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
-    fail_below: Annotated[float, typer.Option("--fail-below", help="Generation: an output scoring under this "
-                                                                   "sentence-level chrF / ROUGE-L (0-100) fails.")] = 50.0,
+    fail_below: Annotated[float, typer.Option(
+        "--fail-below", help="Generation: an output scoring under this sentence-level chrF / ROUGE-L (0-100) "
+                             "fails.")] = 50.0,
 ) -> None:
     """Is one run really better than another, and do they fail on the same examples?"""
     import importlib.util
@@ -325,10 +329,10 @@ def validate(config: Annotated[Path, typer.Argument(help="The YAML spec.")],
 @app.command()
 @user_errors
 def init(
-    task: Annotated[str, typer.Argument(help="The task family: classification, dialogue, ner, qa, relation, "
-                                             "summarization or translation.")],
-    method: Annotated[str, typer.Option(help="What trains: full, lora (adapters + head) or head_only "
-                                             "(freeze: all_but_head); the spec gets that method's learning rate.")] = "full",
+    task: Annotated[str, typer.Argument(help="The task family, e.g. ner (a wrong one lists them all).")],
+    method: Annotated[str, typer.Option(
+        help="What trains: full, lora (adapters + head) or head_only (freeze: all_but_head); the spec gets that "
+             "method's learning rate.")] = "full",
 ) -> None:
     """Print a commented starter spec: homofit init ner > my.yaml"""
     from homofit.starter import starter_spec

@@ -24,9 +24,11 @@ class DataConfig(StrictModel):
     format: Literal["auto", "conll", "jsonl", "json", "csv", "tsv"] = Field(
         "auto", description="File format; 'auto' decides from the file extension."
     )
-    train: Path | None = None
-    dev: Path | None = None
-    test: Path | None = None
+    train: Path | None = Field(None, description="The training split: a file, or a folder for task families that "
+                                                 "read one.")
+    dev: Path | None = Field(None, description="Scored while training: periodic evaluation, early stopping and the "
+                                               "best checkpoint.")
+    test: Path | None = Field(None, description="Scored once at the end, with the best checkpoint.")
     columns: dict[str, int | str] = Field(
         default_factory=dict, description="Which columns or fields hold what; each task names its own keys."
     )
@@ -60,14 +62,18 @@ class LoraConfig(StrictModel):
     r: int = Field(8, ge=1, description="Rank of the adapters.")
     alpha: float = Field(16.0, gt=0.0)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's for the architecture.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's for the "
+                                                               "architecture.")
 
 
 class ModelConfig(StrictModel):
-    name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2"
+    name_or_path: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="A folder, a homofit "
+                              "checkpoint, a hub id, or a packaged model.")
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Overrides every dropout probability of the "
                                                                       "backbone (hidden, attention, classifier).")
-    freeze: Literal["none", "embeddings", "bottom", "all_but_head"] = "none"
+    freeze: Literal["none", "embeddings", "bottom", "all_but_head"] = Field(
+        "none", description="What does not train: the embeddings; with bottom, also the first freeze_layers layers; "
+                            "with all_but_head, everything but the task head.")
     freeze_layers: int = Field(0, ge=0, description="With freeze: bottom, how many layers (plus embeddings).")
     gguf_file: str | None = Field(None, description="A GGUF file in name_or_path's folder to load (dequantized to "
                                                     "float32); checkpoints are saved as safetensors.")
@@ -86,11 +92,12 @@ class OptimConfig(StrictModel):
     name: Literal["adamw", "sgd"] = "adamw"
     lr: float | None = Field(None, gt=0.0, description="Default (or null): 5e-5 for full fine-tuning, 5e-4 with "
                                                        "model.lora, 1e-3 with freeze: all_but_head.")
-    weight_decay: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(0.0, ge=0.0, description="Biases and norm weights get none.")
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD only.")
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    schedule: Literal["linear", "cosine", "constant"] = Field("linear", description="How the learning rate falls "
+                                                                                    "to 0 after warmup.")
     warmup_steps: int = Field(0, ge=0)
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Used when warmup_steps is 0.")
 
@@ -103,18 +110,21 @@ class EarlyStoppingConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    epochs: float = Field(3.0, gt=0.0)
+    epochs: float = Field(3.0, gt=0.0, description="Passes over the training data; a fraction is allowed.")
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
-    batch_size: int = Field(16, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
+    batch_size: int = Field(16, ge=1, description="Examples per batch (per process under torchrun); grad_accum "
+                                                  "batches make a step.")
+    eval_batch_size: int | None = Field(None, ge=1, description="Default: train.batch_size.")
     grad_accum: int = Field(1, ge=1)
     max_grad_norm: float | None = Field(1.0, gt=0.0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    eval_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = "epoch"
+    eval_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = Field(
+        "epoch", description="Score dev after every epoch, or every this many optimizer steps.")
     log_every: int = Field(10, ge=1)
     eval_before_training: bool = True
-    save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer steps.")
+    save_every: int | None = Field(None, ge=1, description="Write a resumable checkpoints/last every N optimizer "
+                                                           "steps.")
     batching: Literal["random", "by_length"] = Field(
         "by_length", description="by_length: shuffled groups of 50 batches sorted by length, batches in shuffled "
                                  "order (less padding, faster, as accurate on WNUT-17); random: a plain shuffle.")
@@ -132,11 +142,12 @@ class TrainConfig(StrictModel):
         "stop", description="On a non-finite loss: stop the run (exit code 4), or skip that step's update "
                             "(checks every step, which costs a host sync each).")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
-    seed: int = 42
+    seed: int = Field(42, description="Seeds initialisation, shuffling and dropout.")
 
 
 class OutputConfig(StrictModel):
-    dir: Path = Path("runs")
+    dir: Path = Field(Path("runs"), description="The folder that holds the runs, one folder each, named after "
+                                                "output.name and the time.")
     name: str | None = Field(None, description="Prefix of the run folder's name; default: the task type.")
     save_last: bool = True
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
@@ -144,8 +155,8 @@ class OutputConfig(StrictModel):
     mlflow_tracking_uri: str | None = Field(None, description="Default: MLFLOW_TRACKING_URI, else "
                                                               "sqlite:///OUTPUT_DIR/mlflow.db.")
     wandb_project: str = "homofit"
-    wandb_mode: Literal["offline", "online"] = Field("offline", description="offline writes the run under wandb/ in "
-                                                                            "the run directory; `wandb sync` uploads it.")
+    wandb_mode: Literal["offline", "online"] = Field(
+        "offline", description="offline writes the run under wandb/ in the run directory; `wandb sync` uploads it.")
 
 
 # The learning rate each way of fine-tuning gets when the spec does not set optim.lr. Full fine-tuning: the

@@ -38,15 +38,14 @@ def debug_data(config: Any) -> DataReport:
     """Read and tokenize every split as training would, and count what usually goes wrong with data."""
     from homofit.model import load_tokenizer
     from homofit.tasks import build_task
-    from homofit.train import gold_labels, prepare_tokenizer, read_splits, unseen_labels
+    from homofit.train import gold_labels, read_splits, unseen_labels
 
     task = build_task(config.task)
     notes: list[str] = []
     splits = read_splits(task, config, notes=notes)
-    if "train" in splits:
-        task.set_labels(splits["train"][1], None)
     tokenizer = load_tokenizer(config.model.name_or_path, config.model)
-    prepare_tokenizer(task, tokenizer)
+    if "train" in splits:
+        task.initialize(splits["train"][1], tokenizer, None)
     train_inputs = {task.input_text(example) for example in splits["train"][1]} if "train" in splits else set()
     facts = []
     for name, (path, examples) in splits.items():
@@ -93,7 +92,8 @@ def _warnings(facts: list[SplitFacts], config: Any) -> list[str]:
         if longer:
             windows = split.inputs - split.examples + split.windowed
             warnings.append(f"{split.name}: {longer} of {split.examples} inputs are longer than data.max_length "
-                            f"{config.data.max_length} ({split.windowed} read in {windows} windows, {split.truncated} cut)")
+                            f"{config.data.max_length} ({split.windowed} read in {windows} windows, "
+                            f"{split.truncated} cut)")
     return warnings
 
 

@@ -1,7 +1,6 @@
-"""What translation, summarization and dialogue share: the backbone, prompts, loss masking, generation.
-
-It sits beside `homofit/tasks/` rather than in it because it is no task: the three task modules build on it,
-and `tasks/` keeps one module per registered task family.
+"""What translation, summarization and dialogue share: the backbone, prompts, loss masking, generation
+(LanguageModelHead), and the task side of scoring and reporting (GenerationTask, which the three task
+modules subclass). It sits beside `homofit/tasks/` because `tasks/` keeps one module per registered family.
 
 Two layouts of one example:
 - seq2seq (an encoder-decoder, also BERT2BERT): the encoder reads the source, `labels` hold the target.
@@ -11,22 +10,24 @@ Two layouts of one example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from homofit.config import StrictModel
+from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import HomofitError
+from homofit.heads import Head
+from homofit.tasks import Task
 
 if TYPE_CHECKING:
     import torch
     from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
+    from homofit.outcomes import Outcomes
 
-IGNORE_INDEX = -100
 # Encoder-only families: with backbone 'auto' they are warm-started as BERT2BERT (Rothe et al., 2020).
 ENCODER_ONLY_TYPES = {"bert", "roberta", "xlm-roberta", "electra", "distilbert", "albert", "mpnet", "deberta",
                       "deberta-v2", "camembert"}
@@ -96,76 +97,43 @@ class GeneratedText:
     target_truncated: bool = False
 
 
-@dataclass
-class TextGenerator:
-    """The backbone-facing half of a generation task: model, encoding, loss, generate and decode."""
+def build_language_model(config: GenerationTaskConfig, model_path: str, model_config: ModelConfig,
+                         tokenizer: PreTrainedTokenizerBase,
+                         from_checkpoint: bool) -> tuple[PreTrainedModel, LanguageModelHead]:
+    """The backbone task.backbone asks for (a checkpoint keeps its own layout) and the head over it."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    config: GenerationTaskConfig
-    layout: Layout | None = None
-    decoder_start: int | None = None  # an encoder-decoder's first decoder token
-    prompt_style: str | None = None
-    max_source_length: int | None = None
-    tokenizer: Any = field(default=None, repr=False)
+    from homofit.model import load_backbone_config, load_pretrained
 
-    # -- model ------------------------------------------------------------------------------------------
+    backbone_config = load_backbone_config(model_path, model_config)
+    if from_checkpoint:
+        layout = "seq2seq" if backbone_config.is_encoder_decoder else "causal"
+    else:
+        backbone = config.backbone if config.backbone != "auto" else _auto_backbone(backbone_config)
+        if backbone == "bert2bert":
+            model = _warm_start_bert2bert(model_path, model_config)
+            return model, LanguageModelHead(config, "seq2seq", tokenizer, decoder_start_token_id(model))
+        _check_backbone(backbone, backbone_config, model_path)
+        layout = backbone
+    auto_class = AutoModelForSeq2SeqLM if layout == "seq2seq" else AutoModelForCausalLM
+    model = load_pretrained(auto_class, model_path, backbone_config, model_config=model_config)
+    if backbone_config.model_type == "encoder-decoder":
+        _quiet_encoder_decoder_notice()
+    return model, LanguageModelHead(config, layout, tokenizer,
+                                    decoder_start_token_id(model) if layout == "seq2seq" else None)
 
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-        from homofit.model import load_backbone_config, load_pretrained
+class LanguageModelHead(Head):
+    """The model side of a generation task, fixed by its backbone's layout and its tokenizer: prompts and
+    targets to ids, batches, the loss on the target tokens, generation and decoding."""
 
-        config = load_backbone_config(model_path, model_config)
-        if from_checkpoint:
-            self.layout = "seq2seq" if config.is_encoder_decoder else "causal"
-        else:
-            backbone = self.config.backbone if self.config.backbone != "auto" else _auto_backbone(config)
-            if backbone == "bert2bert":
-                self.layout = "seq2seq"
-                model = _warm_start_bert2bert(model_path, model_config)
-                self.decoder_start = decoder_start_token_id(model)
-                return model
-            _check_backbone(backbone, config, model_path)
-            self.layout = backbone
-        auto_class = AutoModelForSeq2SeqLM if self.layout == "seq2seq" else AutoModelForCausalLM
-        model = load_pretrained(auto_class, model_path, config, model_config=model_config)
-        if self.layout == "seq2seq":
-            self.decoder_start = decoder_start_token_id(model)
-        if config.model_type == "encoder-decoder":
-            _quiet_encoder_decoder_notice()
-        return model
-
-    # -- encoding ---------------------------------------------------------------------------------------
-
-    def encode(self, sources: list[PromptSource], targets: list[str | None], tokenizer: PreTrainedTokenizerBase,
-               data: DataConfig) -> list[dict]:
-        """One feature per example: its input ids and, with a target, its labels."""
-        if self.layout is None:
-            raise RuntimeError("build_model must run before encode: the layout depends on the backbone")
+    def __init__(self, config: GenerationTaskConfig, layout: Layout, tokenizer: PreTrainedTokenizerBase,
+                 decoder_start: int | None = None) -> None:
+        self.config = config
+        self.layout = layout
         self.tokenizer = tokenizer
-        self.max_source_length = data.max_length
+        self.decoder_start = decoder_start  # an encoder-decoder's first decoder token
         self.prompt_style = self._prompt_style(tokenizer)
-        end = end_token_id(tokenizer)
-        features = []
-        for index, (source, target) in enumerate(zip(sources, targets)):
-            if self.layout == "seq2seq":
-                prompt, truncated = self._seq2seq_input(source, tokenizer)
-            elif self.prompt_style == "chat":
-                prompt, truncated = self._chat_prompt(source, tokenizer)
-            else:
-                prompt, truncated = self._plain_prompt(source, tokenizer)
-            feature: dict[str, Any] = {"example_index": index, "input_ids": prompt, "source_truncated": truncated,
-                                       "target_truncated": False}
-            if self.layout == "causal":
-                feature["prompt_length"] = len(prompt)
-            if target is not None:
-                target_ids, feature["target_truncated"] = self._target_ids(target, source, tokenizer, end)
-                if self.layout == "seq2seq":
-                    feature["labels"] = target_ids
-                else:
-                    feature["input_ids"] = prompt + target_ids
-                    feature["labels"] = [IGNORE_INDEX] * len(prompt) + target_ids
-            features.append(feature)
-        return features
 
     def _prompt_style(self, tokenizer: PreTrainedTokenizerBase) -> str:
         """seq2seq for an encoder-decoder; for a causal LM, chat or plain as task.prompt_style says."""
@@ -178,45 +146,80 @@ class TextGenerator:
             raise HomofitError("task.prompt_style: chat, but the tokenizer has no chat template; use plain or auto.")
         return self.config.prompt_style
 
-    def _seq2seq_input(self, source: PromptSource, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], bool]:
+    def trainable_modules(self, model: PreTrainedModel) -> list[str]:
+        """None: the output layer is the decoder's, tied to the input embeddings, not a new head."""
+        return []
+
+    # -- encoding ---------------------------------------------------------------------------------------
+
+    def encode(self, sources: list[PromptSource], targets: list[str | None], max_source_length: int) -> list[dict]:
+        """One feature per example: its input ids and, with a target, its labels."""
+        tokenizer = self.tokenizer
+        end = end_token_id(tokenizer)
+        features = []
+        for index, (source, target) in enumerate(zip(sources, targets)):
+            if self.layout == "seq2seq":
+                prompt, truncated = self._seq2seq_input(source, max_source_length)
+            elif self.prompt_style == "chat":
+                prompt, truncated = self._chat_prompt(source, max_source_length)
+            else:
+                prompt, truncated = self._plain_prompt(source, max_source_length)
+            feature: dict[str, Any] = {"example_index": index, "input_ids": prompt, "source_truncated": truncated,
+                                       "target_truncated": False}
+            if self.layout == "causal":
+                feature["prompt_length"] = len(prompt)
+            if target is not None:
+                target_ids, feature["target_truncated"] = self._target_ids(target, source, end)
+                if self.layout == "seq2seq":
+                    feature["labels"] = target_ids
+                else:
+                    feature["input_ids"] = prompt + target_ids
+                    feature["labels"] = [IGNORE_INDEX] * len(prompt) + target_ids
+            features.append(feature)
+        return features
+
+    def _seq2seq_input(self, source: PromptSource, budget: int) -> tuple[list[int], bool]:
         from homofit.model import special_token_frame
 
+        tokenizer = self.tokenizer
         before, after = special_token_frame(tokenizer)
         head = before + _ids(tokenizer, source.instruction)
         body = _ids(tokenizer, "\n".join(_plain_line(turn) for turn in source.turns))
-        return _fit(head, body, after, self.max_source_length, source.cut)
+        return _fit(head, body, after, budget, source.cut)
 
-    def _plain_prompt(self, source: PromptSource, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], bool]:
+    def _plain_prompt(self, source: PromptSource, budget: int) -> tuple[list[int], bool]:
         from homofit.model import special_token_frame
 
+        tokenizer = self.tokenizer
         before, _ = special_token_frame(tokenizer)  # a causal LM's start token (e.g. <s>), if its tokenizer adds one
         head = before + _ids(tokenizer, source.instruction)
         body = _ids(tokenizer, "\n".join(_plain_line(turn) for turn in source.turns))
         tail = _ids(tokenizer, "\n" + (f"{source.respond_tag}:" if source.respond_tag else ""))
-        return _fit(head, body, tail, self.max_source_length, source.cut)
+        return _fit(head, body, tail, budget, source.cut)
 
-    def _chat_prompt(self, source: PromptSource, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], bool]:
+    def _chat_prompt(self, source: PromptSource, budget: int) -> tuple[list[int], bool]:
         """The chat template over the turns; the oldest turns go first when it is too long, then tokens."""
+        tokenizer = self.tokenizer
         turns = source.turns
         for first in range(len(turns)):
             ids = _ids(tokenizer, _render_chat(tokenizer, _chat_messages(source.instruction, turns[first:])))
-            if len(ids) <= self.max_source_length:
+            if len(ids) <= budget:
                 return ids, first > 0
         last = turns[-1]
         messages = _chat_messages(source.instruction, [SourceTurn(PLACEHOLDER, last.tag, last.role)])
         head_text, tail_text = _render_chat(tokenizer, messages).split(PLACEHOLDER)
         body = _ids(tokenizer, last.text)
-        prompt, _ = _fit(_ids(tokenizer, head_text), body, _ids(tokenizer, tail_text), self.max_source_length, source.cut)
+        prompt, _ = _fit(_ids(tokenizer, head_text), body, _ids(tokenizer, tail_text), budget, source.cut)
         return prompt, True
 
-    def _target_ids(self, target: str, source: PromptSource, tokenizer: PreTrainedTokenizerBase,
-                    end: int) -> tuple[list[int], bool]:
+    def _target_ids(self, target: str, source: PromptSource, end: int) -> tuple[list[int], bool]:
         """The target's ids ending in the end token, cut to max_target_length (the end token is kept).
 
         An encoder-decoder's labels are the target as its tokenizer frames it (BART: <s> ... </s>), less a first
         token that is already the decoder's start (BERT2BERT's [CLS]): learning to repeat the start token is
         what an under-trained BERT2BERT falls into, emitting nothing but [CLS].
         """
+        tokenizer = self.tokenizer
         if self.layout == "seq2seq":
             from homofit.model import special_token_frame
 
@@ -253,7 +256,7 @@ class TextGenerator:
         logits, labels = _target_logits(model, batch, self.layout)
         return summed_cross_entropy(logits, labels)
 
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    def predict(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         """Generated token ids per row and, when the batch has labels, each reference's summed NLL."""
         reference = _reference_nll(model, batch, self.layout) if "labels" in batch else None
         if self.layout == "causal":
@@ -272,11 +275,11 @@ class TextGenerator:
             rows.append(output)
         return rows
 
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
+    def evaluate(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
         """The generated rows and, with labels, the references' NLL summed over their tokens (the training loss)."""
         import torch
 
-        rows = self.predict_batch(model, batch)
+        rows = self.predict(model, batch)
         if "labels" not in batch:
             return rows, None
         device = batch["input_ids"].device
@@ -319,76 +322,117 @@ class TextGenerator:
             )
         return [result for result in results if result is not None]
 
-    # -- report -----------------------------------------------------------------------------------------
-
     def settings_report(self) -> dict[str, Any]:
         """The settings every report carries, defaults included."""
         return {
             "backbone": self.config.backbone,
             "layout": self.layout,
             "prompt_style": self.prompt_style,
-            "max_source_length": self.max_source_length,
             "max_target_length": self.config.max_target_length,
             **self.config.generation.model_dump(),
         }
 
-    def output_report(self, predictions: list[GeneratedText]) -> dict[str, Any]:
-        """Counts that tell whether anything was cut: inputs, training targets and outputs."""
+
+class GenerationTask(Task):
+    """What translation, summarization and dialogue share; a family adds its reader, its prompt source, its
+    scorer and the notes of its report. Examples have `references` (the first is the training target) and
+    `origin`. The head exists once `build_model` has seen the backbone and the tokenizer."""
+
+    sentence_metric: ClassVar[str]  # the per-example score of `homofit compare` (a field of the records)
+
+    def __init__(self, config: GenerationTaskConfig, state: dict[str, Any]) -> None:
+        super().__init__(config, state)
+        self.head: LanguageModelHead | None = None
+
+    def prompt_source(self, example: Any, layout: Layout) -> PromptSource:
+        """What the model reads for `example` (an instruction may depend on the layout)."""
+        raise NotImplementedError
+
+    def record_input(self, example: Any) -> Any:
+        """The input as predictions/*.jsonl shows it."""
+        raise NotImplementedError
+
+    def metrics(self, hypotheses: list[str], examples: list[Any], likelihood: dict[str, Any]) -> dict[str, Any]:
+        """The family's scores (the headline metrics first) and the details they come with."""
+        raise NotImplementedError
+
+    def report_notes(self, report: dict[str, Any]) -> list[str]:
+        """Lines under the headline of reports/*.txt (metric signatures, what was scored)."""
+        return []
+
+    def extra_settings(self) -> dict[str, Any]:
+        """The family's own settings, reported beside the generation settings."""
+        return {}
+
+    def build_model(self, model_path: str, model_config: ModelConfig, tokenizer: PreTrainedTokenizerBase,
+                    from_checkpoint: bool) -> PreTrainedModel:
+        model, self.head = build_language_model(self.config, model_path, model_config, tokenizer, from_checkpoint)
+        return model
+
+    def encode(self, examples: list[Any], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
+        """One feature per example; the first reference is the training target and the one whose perplexity
+        is reported."""
+        sources = [self.prompt_source(example, self.head.layout) for example in examples]
+        targets = [example.references[0] if example.references else None for example in examples]
+        return self.head.encode(sources, targets, data.max_length)
+
+    def decode(self, examples: list[Any], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
+        return self.head.decode(features, outputs)
+
+    def score(self, examples: list[Any], predictions: list[GeneratedText]) -> dict[str, Any]:
+        from homofit.metrics.generation import perplexity
+
+        scored = [p for p in predictions if p.reference_nll is not None]
+        nll, tokens = sum(p.reference_nll for p in scored), sum(p.reference_tokens for p in scored)
+        likelihood = {"perplexity": perplexity(nll, tokens), "tokens": tokens, "examples": len(scored)}
+        report = self.metrics([prediction.text for prediction in predictions], examples, likelihood)
         count = max(len(predictions), 1)
-        return {
+        report["outputs"] = {  # counts that tell whether anything was cut: inputs, training targets and outputs
             "examples": len(predictions),
             "mean_generated_tokens": round(sum(p.tokens for p in predictions) / count, 2),
             "outputs_at_max_new_tokens": sum(p.reached_limit for p in predictions),
             "sources_truncated": sum(p.source_truncated for p in predictions),
             "references_truncated": sum(p.target_truncated for p in predictions),
         }
+        report["generation"] = self.head.settings_report() | self.extra_settings()
+        return report
 
-    def likelihood_report(self, predictions: list[GeneratedText]) -> dict[str, Any]:
-        """Perplexity of the references under the model (end token included): lower is better."""
-        from homofit.metrics.generation import perplexity
+    def format_report(self, report: dict[str, Any]) -> str:
+        """Headline scores, notes, the reference perplexity, output counts and settings."""
+        lines = ["  ".join(f"{key} {report[key]:.2f}" for key in self.headline_metrics)]
+        lines += self.report_notes(report)
+        likelihood = report.get("reference_likelihood")
+        if likelihood and likelihood["examples"]:
+            lines.append(f"reference perplexity {likelihood['perplexity']:.3f} over {likelihood['tokens']} tokens")
+        lines.append("outputs: " + ", ".join(f"{key} {value}" for key, value in report["outputs"].items()))
+        lines.append("generation settings:")
+        lines += [f"  {key}: {value!r}" for key, value in report["generation"].items()]
+        return "\n".join(lines) + "\n"
 
-        scored = [p for p in predictions if p.reference_nll is not None]
-        nll, tokens = sum(p.reference_nll for p in scored), sum(p.reference_tokens for p in scored)
-        return {"perplexity": perplexity(nll, tokens), "tokens": tokens, "examples": len(scored)}
+    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
+        """Per-example right/wrong (the sentence-level score at least `fail_below`) and the corpus counts."""
+        from homofit.outcomes import generation_outcomes
+
+        return generation_outcomes(records, self.sentence_metric, fail_below)
+
+    def prediction_records(self, examples: list[Any], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
+        """One line of predictions/*.jsonl and of `homofit predict`."""
+        records = []
+        for example, prediction in zip(examples, predictions):
+            record: dict[str, Any] = {"source": example.origin, "input": self.record_input(example),
+                                      "generated": prediction.text, "generated_tokens": prediction.tokens}
+            if prediction.reached_limit:
+                record["reached_max_new_tokens"] = True
+            if example.references:
+                record["references"] = example.references
+            records.append(record)
+        return records
 
     def state(self) -> dict[str, Any]:
-        return {"labels": [], "layout": self.layout}
-
-
-def format_generation_report(report: dict[str, Any], headline: tuple[str, ...], notes: list[str] = ()) -> str:
-    """A generation report as text: headline scores, notes (signatures), output counts and settings."""
-    lines = ["  ".join(f"{key} {report[key]:.2f}" for key in headline)]
-    lines += list(notes)
-    likelihood = report.get("reference_likelihood")
-    if likelihood and likelihood["examples"]:
-        lines.append(f"reference perplexity {likelihood['perplexity']:.3f} over {likelihood['tokens']} tokens")
-    lines.append("outputs: " + ", ".join(f"{key} {value}" for key, value in report["outputs"].items()))
-    lines.append("generation settings:")
-    lines += [f"  {key}: {value!r}" for key, value in report["generation"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def generation_record(origin: str, source: Any, prediction: GeneratedText, references: list[str]) -> dict[str, Any]:
-    """One line of predictions/*.jsonl and of `homofit predict`."""
-    record: dict[str, Any] = {"source": origin, "input": source, "generated": prediction.text,
-                              "generated_tokens": prediction.tokens}
-    if prediction.reached_limit:
-        record["reached_max_new_tokens"] = True
-    if references:
-        record["references"] = references
-    return record
+        return {"labels": [], "layout": self.head.layout if self.head is not None else None}
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-
-
-def existing_path(path_or_text: str) -> Path | None:
-    """The file or folder `predict` was given, or None when it is raw text (which may be too long for a name)."""
-    try:
-        path = Path(path_or_text)
-        return path if path.exists() else None
-    except (OSError, ValueError):
-        return None
 
 
 def end_token_id(tokenizer: PreTrainedTokenizerBase) -> int:

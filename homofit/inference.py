@@ -11,7 +11,7 @@ from homofit.checkpoint import read_checkpoint_state
 from homofit.config import experiment_config_type
 from homofit.errors import HomofitError
 from homofit.tasks import Task, build_task
-from homofit.train import Split, predict_split, prepare_tokenizer, write_predictions, write_report_figures
+from homofit.train import Split, predict_split, write_predictions, write_report_figures
 
 
 @dataclass
@@ -43,9 +43,8 @@ def load_checkpoint(path: Path, data_overrides: list[str] = ()) -> LoadedCheckpo
         experiment_config_type().model_validate(state.spec)
     task = build_task(config.task, state.task_state)
     runtime = build_runtime(config.train.device, config.train.precision)
-    tokenizer = load_tokenizer(str(path))
-    prepare_tokenizer(task, tokenizer)
-    model = task.build_model(str(path), config.model, from_checkpoint=True).to(runtime.device)
+    tokenizer = load_tokenizer(str(path))  # saved with the checkpoint: the task's tokens are in it
+    model = task.build_model(str(path), config.model, tokenizer, from_checkpoint=True).to(runtime.device)
     return LoadedCheckpoint(config, task, model, tokenizer, runtime)
 
 
@@ -103,7 +102,8 @@ def predict(checkpoint: Path, source: str, out: Path | None) -> list[dict[str, A
     if not examples:
         raise HomofitError(f"{source}: nothing to predict (no non-blank lines).")
     features = loaded.task.encode(examples, loaded.tokenizer, loaded.config.data)
-    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer, Split("predict", Path(source), examples, features),
+    predictions = predict_split(loaded.model, loaded.task, loaded.tokenizer,
+                                Split("predict", Path(source), examples, features),
                                 loaded.eval_batch_size, loaded.runtime).predictions
     if out is not None:
         write_predictions(out, loaded.task, examples, predictions)

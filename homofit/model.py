@@ -231,43 +231,15 @@ def _layer_stack(model: PreTrainedModel) -> torch.nn.ModuleList:
                        "use freeze: embeddings or all_but_head.")
 
 
-def grow_classifier(model: PreTrainedModel, labels: list[str]) -> None:
-    """Give the head rows for labels new to it, keeping the trained rows of the old ones."""
-    import torch
-
-    head_name = next(name for name in ("classifier", "score") if isinstance(getattr(model, name, None), torch.nn.Linear))
-    old: torch.nn.Linear = getattr(model, head_name)
-    new = torch.nn.Linear(old.in_features, len(labels), bias=old.bias is not None)
-    std = getattr(model.config, "initializer_range", 0.02)
-    with torch.no_grad():
-        new.weight.normal_(0.0, std)
-        new.weight[: old.out_features] = old.weight
-        if old.bias is not None:
-            new.bias.zero_()
-            new.bias[: old.out_features] = old.bias
-    setattr(model, head_name, new.to(old.weight.device, old.weight.dtype))
-    model.config.num_labels = len(labels)
-    if hasattr(model, "num_labels"):  # heads read their own copy when reshaping logits for the loss
-        model.num_labels = len(labels)
-    model.config.id2label = dict(enumerate(labels))
-    model.config.label2id = {label: index for index, label in enumerate(labels)}
-
-
-HEAD_NAMES = ("classifier", "score", "qa_outputs")
-
-
-def apply_lora(model: PreTrainedModel, lora: LoraConfig) -> PreTrainedModel:
-    """Wrap the model with LoRA adapters; the task head (a new layer) trains in full."""
-    import torch
-
+def apply_lora(model: PreTrainedModel, lora: LoraConfig, head_modules: list[str]) -> PreTrainedModel:
+    """Wrap the model with LoRA adapters; the task's head modules (new layers) train in full."""
     try:
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model
     except ImportError:
         raise HomofitError("model.lora needs the peft package: pip install peft") from None
-    heads = [name for name in HEAD_NAMES if isinstance(getattr(model, name, None), torch.nn.Module)]
     settings = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                              target_modules=lora.target_modules, modules_to_save=heads or None)
+                              target_modules=lora.target_modules, modules_to_save=head_modules or None)
     try:
         return get_peft_model(model, settings)
     except ValueError as error:

@@ -38,8 +38,9 @@ class PhaseDisplay:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=True,
         )
 
     @property
@@ -69,13 +70,9 @@ class PhaseDisplay:
             self.last_phase_seconds = time.perf_counter() - started
 
 
-def headline(report: dict[str, Any]) -> dict[str, float]:
-    """The top-level numbers of a report: its headline metrics."""
-    return {key: value for key, value in report.items() if isinstance(value, float)}
-
-
-def print_scores(console: Console, scores: dict[str, dict[str, Any]]) -> None:
-    metrics = list(dict.fromkeys(key for report in scores.values() for key in headline(report)))
+def print_scores(console: Console, scores: dict[str, dict[str, Any]], headline_metrics: tuple[str, ...]) -> None:
+    """A table of each split's headline metrics and loss (those a report holds)."""
+    metrics = [key for key in (*headline_metrics, "loss") if any(key in report for report in scores.values())]
     table = Table(title="scores")
     table.add_column("split")
     for metric in metrics:
@@ -86,7 +83,7 @@ def print_scores(console: Console, scores: dict[str, dict[str, Any]]) -> None:
 
 
 def print_train_summary(console: Console, summary: TrainSummary) -> None:
-    print_scores(console, summary.scores)
+    print_scores(console, summary.scores, summary.headline_metrics)
     fit = summary.fit
     if fit.best_step is not None:
         ended = f"stopped early: no gain in dev {fit.metric} for {fit.patience} evaluations " \

@@ -33,7 +33,8 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        return {None: "fp32"}.get(self.dtype, str(self.dtype).removeprefix("torch.").replace("bfloat", "bf").replace("float", "fp"))
+        return {None: "fp32"}.get(
+            self.dtype, str(self.dtype).removeprefix("torch.").replace("bfloat", "bf").replace("float", "fp"))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         import torch

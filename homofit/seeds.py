@@ -34,6 +34,7 @@ def train_seeds(spec_path: Path, overrides: list[str], seeds: list[int], run_dir
     """Train once per seed into FOLDER/seed-N, then write FOLDER/summary; returns FOLDER."""
     from homofit.compare import compare, load_models, print_summary, write_outputs
     from homofit.config import load_config
+    from homofit.tasks import task_class
     from homofit.train import train
 
     specs = {seed: load_config(spec_path, [*overrides, f"train.seed={seed}"]) for seed in seeds}  # all valid first
@@ -49,7 +50,8 @@ def train_seeds(spec_path: Path, overrides: list[str], seeds: list[int], run_dir
     split = "test" if all("test" in score for score in scores.values()) else "dev"
     out = folder / "summary"
     out.mkdir(parents=True, exist_ok=True)
-    table = seed_statistics({seed: score.get(split, {}) for seed, score in scores.items()})
+    headline = task_class(specs[seeds[0]].task.type).headline
+    table = seed_statistics({seed: headline(score.get(split, {})) for seed, score in scores.items()})
     document = {"split": split, "seeds": seeds, "runs": {seed: str(folder / f"seed-{seed}") for seed in seeds},
                 "scores": table}
     (out / "seeds.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

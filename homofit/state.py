@@ -30,8 +30,8 @@ TRAINABLE_FILE = "trainable.safetensors"
 # goes. Everything else in the spec changes what is computed, so a resume with another value is refused.
 RESUMABLE_KEYS = (
     ("train", "epochs"), ("train", "max_steps"), ("train", "save_every"), ("train", "log_every"),
-    ("train", "eval_batch_size"), ("train", "early_stopping", "patience"), ("train", "dist_timeout_s"), ("data", "cache"),
-    ("train", "compile"), ("output",),
+    ("train", "eval_batch_size"), ("train", "early_stopping", "patience"), ("train", "dist_timeout_s"),
+    ("data", "cache"), ("train", "compile"), ("output",),
 )
 
 

@@ -33,7 +33,8 @@ def import_optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise HomofitError("homofit sweep runs on Optuna: pip install 'homofit[sweep]' (or pip install optuna)") from None
+        raise HomofitError("homofit sweep runs on Optuna: pip install 'homofit[sweep]' "
+                           "(or pip install optuna)") from None
     import warnings
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # homofit says itself which trial failed and why
@@ -50,7 +51,7 @@ def sweep_plan(config: Any) -> tuple[str, str]:
     import difflib
 
     from homofit.tasks import build_task
-    from homofit.train import LOWER_IS_BETTER, has_dev, selectable_metrics
+    from homofit.train import has_dev, lower_is_better, selectable_metrics
 
     sweep = config.sweep
     if sweep is None:
@@ -67,7 +68,7 @@ def sweep_plan(config: Any) -> tuple[str, str]:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise HomofitError(f"sweep.metric: '{metric}' is not a metric the {task.name} task reports on dev; choose one "
                            f"of {', '.join(choices)}{hint}")
-    direction = sweep.direction or ("minimize" if metric in LOWER_IS_BETTER else "maximize")
+    direction = sweep.direction or ("minimize" if lower_is_better(task, metric) else "maximize")
     return metric, direction
 
 
@@ -378,6 +379,7 @@ def write_results(optuna: Any, study: Any, config: Any, folder: Path, metric: st
 def _test_best(best_run: Path, config: Any, folder: Path, console: Any) -> dict[str, Any] | None:
     """Test, once: the best trial's checkpoint on data.test (no trial ever read it)."""
     from homofit.inference import eval_checkpoint
+    from homofit.tasks import task_class
 
     checkpoint = best_run / "checkpoints" / "best"
     if not checkpoint.is_dir():
@@ -388,7 +390,7 @@ def _test_best(best_run: Path, config: Any, folder: Path, console: Any) -> dict[
     if out.exists():
         return json.loads((out / "test.json").read_text(encoding="utf-8")) if (out / "test.json").is_file() else None
     _, report = eval_checkpoint(checkpoint, Path(config.data.test), "test", out)
-    headline = {key: value for key, value in report.items() if isinstance(value, float)}
+    headline = task_class(config.task.type).headline(report)
     console.print("test with the best trial: " + ", ".join(f"{key} {value:.4f}" for key, value in headline.items()),
                   highlight=False)
     return headline

@@ -14,12 +14,27 @@ from homofit.errors import HomofitError
 BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
+def input_path(path_or_text: str) -> Path | None:
+    """The file or folder a command-line input names, or None when it is raw text (which may be too long,
+    or too odd, to be a file name at all)."""
+    try:
+        path = Path(path_or_text)
+        return path if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def require_file(path: Path, what: str = "data file", folder_ok: bool = False) -> None:
+    """Raise the error every reader gives for a data path that is missing (or a folder, where a file is meant)."""
+    if path.is_dir() and not folder_ok:
+        raise HomofitError(f"{path}: is a folder; name a {what}.")
+    if not path.exists():
+        raise HomofitError(f"{path}: {what} not found (paths are relative to the current directory).")
+
+
 def read_bytes(path: Path, what: str = "data file") -> bytes:
     """The file's bytes, unpacked when its name ends in .gz."""
-    if path.is_dir():
-        raise HomofitError(f"{path}: is a folder; name a {what}.")
-    if not path.is_file():
-        raise HomofitError(f"{path}: {what} not found (paths are relative to the current directory).")
+    require_file(path, what)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as handle:

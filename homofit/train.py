@@ -20,7 +20,6 @@ from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state, sav
 from homofit.config import METHOD_LEARNING_RATES, config_to_dict, dump_config
 from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import DistributedFailure, HomofitError, NonFiniteLoss, TrainingInterrupted
-from homofit.reporting import headline
 from homofit.rundir import RunDir, check_writable, create_run_dir, file_sha256, run_metadata
 from homofit.state import (
     BestTracker,
@@ -220,17 +219,19 @@ def has_dev(config: Any) -> bool:
     return config.data.dev is not None or config.data.dev_split is not None
 
 
-LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
-
-
 def selectable_metrics(task: Task) -> tuple[str, ...]:
     """What a dev evaluation reports that early stopping and sweeps can select on: the task's headline
     metrics and `loss`, the training loss on dev."""
     return (*task.headline_metrics, "loss")
 
 
-def stopping_mode(metric: str, mode: str | None) -> str:
-    return mode or ("min" if metric in LOWER_IS_BETTER else "max")
+def lower_is_better(task: Task, metric: str) -> bool:
+    """Whether less of `metric` is better: the training loss, and the metrics the task says so of."""
+    return metric == "loss" or metric in task.lower_is_better
+
+
+def stopping_mode(task: Task, metric: str, mode: str | None) -> str:
+    return mode or ("min" if lower_is_better(task, metric) else "max")
 
 
 def plan_training(config: Any, train_size: int, world_size: int) -> TrainingPlan:
@@ -313,21 +314,22 @@ def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: 
     if resume is not None and config.model.lora is None:
         model_source = str(RunDir(resume_run).checkpoint("last"))
     start_from_checkpoint = is_homofit_checkpoint(model_source)
-    task_state: dict[str, Any] = {}
-    previous_labels = None
+    previous_state = None
     if start_from_checkpoint:
         state = read_checkpoint_state(Path(model_source))
         if state.task_type != config.task.type:
             raise HomofitError(f"model.name_or_path: the checkpoint was trained for task '{state.task_type}', "
                                f"not '{config.task.type}'.")
-        task_state, previous_labels = state.task_state, state.task_state.get("labels")
-    task = build_task(config.task, task_state)
+        previous_state = state.task_state
+    previous_labels = (previous_state or {}).get("labels")
+    task = build_task(config.task)
     check_training_spec(config, task)
     check_model_fits(config)
     data_notes: list[str] = []
     carved: dict[str, Any] = {}
     raw_splits = read_splits(task, config, notes=data_notes, carved=carved)
-    new_labels = task.set_labels(raw_splits["train"][1], previous_labels)
+    tokenizer = load_tokenizer(model_source, config.model)
+    new_labels = task.initialize(raw_splits["train"][1], tokenizer, previous_state)
     data_notes += unseen_label_notes(task, raw_splits)
     data_hashes = {name: file_sha256(path) for name, (path, _) in raw_splits.items()}
     run_fingerprint = fingerprint(config_to_dict(config), data_hashes, list(task.labels))
@@ -339,12 +341,10 @@ def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: 
 
     runtime = build_runtime(config.train.device, config.train.precision, config.train.dist_timeout_s)
     seed_everything(config.train.seed)
-    tokenizer = load_tokenizer(model_source, config.model)
-    prepare_tokenizer(task, tokenizer)
-    model = task.build_model(model_source, config.model, from_checkpoint=start_from_checkpoint)
+    model = task.build_model(model_source, config.model, tokenizer, from_checkpoint=start_from_checkpoint)
     freeze_parameters(model, config.model.freeze, config.model.freeze_layers)
     if config.model.lora is not None:
-        model = apply_lora(model, config.model.lora)
+        model = apply_lora(model, config.model.lora, task.trainable_modules(model))
     model.to(runtime.device)
     runtime.strategy = config.train.strategy
     if runtime.sharded_model:
@@ -432,8 +432,6 @@ def encode_split(task: Task, name: str, examples: list[Any], tokenizer: PreTrain
     if cache_key is not None:
         cached = load_cached(cache_key)
         if cached is not None:
-            with _LogNotes(keep=False):  # what encode settles on the task (a generator's tokenizer, prompt style)
-                task.encode(examples[:1], tokenizer, data)
             for level, message in cached.notes:  # what encoding the whole split logged (cut answers, ...)
                 log.log(level, "%s", message)
             log.info("tokenized %s: skipped, %s inputs of %s examples read from the feature cache in %.2f s",
@@ -510,14 +508,6 @@ class _NoBar:
 
     def update(self, info: str) -> None:
         pass
-
-
-def prepare_tokenizer(task: Task, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Let a task add what it needs to the tokenizer (e.g. marker tokens) before its model is built;
-    the tokenizer is saved with every checkpoint, so `eval` and `predict` get the same one."""
-    prepare = getattr(task, "prepare_tokenizer", None)
-    if prepare is not None:
-        prepare(tokenizer)
 
 
 def _attach_log_file(run: RunDir | None) -> None:
@@ -644,7 +634,7 @@ def gold_labels(example: Any) -> list[str]:
 
 def unseen_labels(task: Task, examples: list[Any]) -> dict[str, int]:
     """How often each gold label the training data never had occurs in `examples`."""
-    known = set(getattr(task, "labels", None) or [])
+    known = set(task.labels)
     if not known:
         return {}
     counts = Counter(label for example in examples for label in gold_labels(example) if label not in known)
@@ -677,9 +667,7 @@ def write_report_figures(task: Task, report: dict[str, Any], folder: Path, name:
 
     if per_class_chart:
         save_per_class_chart(report, folder / f"{name}.per_class.png", f"{name}: F1 per class")
-    write_figures = getattr(task, "write_report_figures", None)
-    if write_figures is not None:
-        write_figures(report, folder, name)
+    task.write_report_figures(report, folder, name)
 
 
 def write_predictions(path: Path, task: Task, examples: list, predictions: list) -> None:
@@ -770,7 +758,7 @@ def new_train_state(experiment: Experiment) -> TrainState:
     scaler = torch.amp.GradScaler(enabled=experiment.runtime.dtype == torch.float16)
     stopping = config.train.early_stopping
     metric = stopping.metric or experiment.task.headline_metric
-    tracker = BestTracker(metric, stopping_mode(metric, stopping.mode), stopping.patience)
+    tracker = BestTracker(metric, stopping_mode(experiment.task, metric, stopping.mode), stopping.patience)
     window = LogWindow(torch.zeros((), device=experiment.runtime.device))
     state = TrainState(model, optimizer, scheduler, scaler, tracker, window, fingerprint=experiment.fingerprint)
     if experiment.resume is not None:
@@ -1149,7 +1137,7 @@ def _evaluate_and_keep(experiment: Experiment, state: TrainState) -> None:
     if runtime.is_main:
         # the charts of each evaluation would add up; the final dev and test reports get them
         write_report(experiment.run, f"dev-step{step}", experiment.task, report, per_class_chart=False)
-        _log_event(experiment, {"event": "eval", "split": "dev", "step": step, **headline(report)})
+        _log_event(experiment, {"event": "eval", "split": "dev", "step": step, **experiment.task.headline(report)})
         if step == 0:  # the model before fine-tuning is reported, never kept as the best checkpoint
             write_predictions(experiment.run.prediction_file("dev-before"), experiment.task,
                               experiment.splits["dev"].examples, predictions)  # for `homofit compare --before`
@@ -1213,7 +1201,7 @@ def _track(experiment: Experiment, event: dict[str, Any]) -> None:
 
 def close_trackers(experiment: Experiment, status: str, scores: dict[str, dict[str, Any]] | None = None) -> None:
     final = {f"final/{split}/{key}": value for split, report in (scores or {}).items() if split in {"dev", "test"}
-             for key, value in headline(report).items() if math.isfinite(value)}
+             for key, value in experiment.task.headline(report).items() if math.isfinite(value)}
     trackers, experiment.trackers = experiment.trackers, []
     for tracker in trackers:
         tracker.close(final, status)
@@ -1227,6 +1215,7 @@ class TrainSummary:
     run: RunDir
     fit: FitResult
     scores: dict[str, dict[str, Any]]
+    headline_metrics: tuple[str, ...]  # the task's, in the order the console shows them
 
 
 def train(config: Any, run_dir: Path | None, overrides: list[str], progress: Any,
@@ -1292,7 +1281,7 @@ def _train(experiment: Experiment) -> TrainSummary | None:
         raise
     finally:
         _close_log(experiment.runtime)
-    return TrainSummary(experiment.run, result, scores)
+    return TrainSummary(experiment.run, result, scores, experiment.task.headline_metrics)
 
 
 def _end_reason(result: FitResult) -> str:
@@ -1336,7 +1325,7 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
     write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
                       predictions)
     _log_event(experiment, {"event": "eval", "split": "test-before", "step": 0,
-                                **headline(report)})
+                            **experiment.task.headline(report)})
     return {"test (before fine-tuning)": report}
 
 
@@ -1344,7 +1333,8 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
     """Reload the best checkpoint exactly as `homofit eval` does and score test with it; dev too, unless this
     process scored dev with that very model when it saved it (the scores are the same: dev is scored once)."""
     best_path = experiment.run.checkpoint("best")
-    model = experiment.task.build_model(str(best_path), experiment.config.model, from_checkpoint=True)
+    model = experiment.task.build_model(str(best_path), experiment.config.model, experiment.tokenizer,
+                                        from_checkpoint=True)
     model.to(experiment.runtime.device)
     scores = {}
     for name in ("dev", "test"):
@@ -1358,7 +1348,7 @@ def test_best(experiment: Experiment) -> dict[str, dict[str, Any]]:
         write_report(experiment.run, name, experiment.task, report)
         write_predictions(experiment.run.prediction_file(name), experiment.task, split.examples, predictions)
         _log_event(experiment, {"event": "eval", "split": name, "step": -1,
-                                    **headline(report)})
+                                **experiment.task.headline(report)})
         scores[name] = report
     return scores
 

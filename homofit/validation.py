@@ -13,7 +13,7 @@ def validate_spec(config: Any) -> list[str]:
     """Lines describing what was checked; raises HomofitError on the first problem."""
     if config.data.train is None:
         raise HomofitError("data.train: no training file given; set data.train in the spec or data.train=PATH.")
-    from homofit.model import check_model_fits
+    from homofit.model import check_model_fits, load_tokenizer
     from homofit.rundir import check_writable
 
     task = build_task(config.task)
@@ -26,7 +26,8 @@ def validate_spec(config: Any) -> list[str]:
         sweep_plan(config)
         check_space(config)
     splits = read_splits(task, config)
-    task.set_labels(splits["train"][1], None)
+    tokenizer = load_tokenizer(config.model.name_or_path, config.model)
+    task.initialize(splits["train"][1], tokenizer, None)
     lines = [f"{name}: {path} ({len(examples)} examples)" for name, (path, examples) in splits.items()]
     if task.labels:
         lines.append(f"labels ({len(task.labels)}): {', '.join(task.labels)}")

@@ -12,27 +12,15 @@ cd "$(dirname "$0")/.."
 
 HOMOFIT=${HOMOFIT:-homofit}
 PYTHON=${PYTHON:-python3}
-OUT_DIR=${1:-runs/sst2-methods}
-shift || true
-if [[ -e "$OUT_DIR" ]]; then
-    echo "error: $OUT_DIR exists; choose a new OUT_DIR" >&2
-    exit 2
-fi
-mkdir -p "$OUT_DIR"
+# shellcheck source=scripts/lib/sst2_study.sh
+source scripts/lib/sst2_study.sh
+sst2_setup runs/sst2-methods "$@"
 
-# optim.lr=null: each method's default rate (full 5e-5, LoRA 5e-4, head-only 1e-3).
-common=(data.max_train_samples=2000 train.epochs=2 optim.lr=null "$@")
-run() {
-    local name=$1
-    shift
-    local start
+for method in "${METHODS[@]}"; do
     start=$(date +%s)
-    "$HOMOFIT" train configs/sst2.yaml "${common[@]}" "$@" --run-dir "$OUT_DIR/$name"
-    echo "$name $(($(date +%s) - start))" >> "$OUT_DIR/times.txt"
-}
-run full
-run lora "model.lora={r: 8}"
-run head model.freeze=all_but_head
+    "$HOMOFIT" train configs/sst2.yaml "${COMMON[@]}" "${METHOD_OVERRIDE[$method]}" --run-dir "$OUT_DIR/$method"
+    echo "$method $(($(date +%s) - start))" >> "$OUT_DIR/times.txt"
+done
 
 "$PYTHON" - "$OUT_DIR" <<'PY'
 import collections

@@ -4,34 +4,72 @@ The usual causal-LM fine-tuning recipe: each example is the chat-formatted promp
 the end token; labels are -100 on the prompt (loss on the target only); `DataCollatorForSeq2Seq` pads
 (labels with -100); `Trainer` + `TrainingArguments` train; `model.generate` on left-padded prompts produces the
 translations; sacreBLEU scores them. It takes data files, model, prompt instruction, optimizer, schedule,
-batch size, steps, seed and generation settings from the same spec as `homofit train`, so the two runs differ
-only in the code. It scores the test split before and after training, as homofit's test-before/test reports.
+batching, batch size, steps, seed, precision and generation settings from the same spec as `homofit train`
+through reference_common.py, which refuses the settings no reference reproduces, so the two runs differ only
+in the code. It scores the test split before training too (as homofit's test-before report) unless
+train.eval_before_training is false.
 
     python scripts/reference_generation.py configs/multi30k_smollm2.yaml [key=value ...] --out reference.json
 
-Only what that spec uses is mapped: task.type translation, backbone causal with the chat template,
-line-aligned (plain or gzip) files, AdamW, no dev split.
+Only translation with a causal LM (task.backbone: causal) on line-aligned (plain or gzip) files is mapped.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
-import inspect
-import json
 import math
 import sys
-import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # reference_common, however this file is loaded
+import reference_common as common
 
+TASK_TYPE = "translation"
 IGNORE_INDEX = -100
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
+
+
+@dataclass
+class Settings:
+    """Everything the recipe takes from the spec, as plain values."""
+
+    train: Path
+    test: Path
+    source_lang: str
+    target_lang: str
+    instruction: str
+    max_target_length: int
+    gguf_file: str | None
+    generate: dict[str, Any]  # keyword arguments of model.generate, as homofit sets them
+    score_before: bool
+    basics: common.Basics
+
+
+def settings_from_spec(spec_path: Path, overrides: list[str], model_path: str | None = None) -> Settings:
+    """Read a homofit spec with homofit's own loader, so defaults and overrides resolve identically."""
+    spec = common.load_spec(spec_path, overrides, TASK_TYPE)
+    task = spec.task
+    common.require(task.backbone == "causal", f"task.backbone={task.backbone}: the translation reference is the "
+                                              "causal-LM recipe; set task.backbone: causal.")
+    common.require(spec.data.test is not None, "the translation reference needs data.test to score.")
+    instruction = task.prefix if task.prefix is not None else (
+        f"Translate {LANGUAGE_NAMES.get(task.source_lang, task.source_lang)} to "
+        f"{LANGUAGE_NAMES.get(task.target_lang, task.target_lang)}:\n")
+    generation = task.generation
+    generate: dict[str, Any] = {"max_new_tokens": generation.max_new_tokens, "num_beams": generation.num_beams,
+                                "do_sample": generation.do_sample,
+                                "no_repeat_ngram_size": generation.no_repeat_ngram_size}
+    if generation.do_sample:
+        generate.update(temperature=generation.temperature, top_k=generation.top_k, top_p=generation.top_p)
+    if generation.num_beams > 1:
+        generate["length_penalty"] = generation.length_penalty
+    return Settings(
+        train=spec.data.train, test=spec.data.test, source_lang=task.source_lang, target_lang=task.target_lang,
+        instruction=instruction, max_target_length=task.max_target_length, gguf_file=spec.model.gguf_file,
+        generate=generate, score_before=spec.train.eval_before_training, basics=common.basics(spec, model_path),
+    )
 
 
 def read_pairs(source_path: Path, source_lang: str, target_lang: str, limit: int | None) -> list[tuple[str, str]]:
@@ -54,54 +92,54 @@ def encode(pairs: list[tuple[str, str]], tokenizer: Any, instruction: str, max_t
         messages = [{"role": "user", "content": instruction + source}]
         prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         prompt = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        answer = tokenizer(target, add_special_tokens=False)["input_ids"][: max_target_length - 1] + [tokenizer.eos_token_id]
+        answer = tokenizer(target, add_special_tokens=False)["input_ids"][: max_target_length - 1]
+        answer.append(tokenizer.eos_token_id)
         features.append({"input_ids": prompt + answer, "attention_mask": [1] * (len(prompt) + len(answer)),
                          "labels": [IGNORE_INDEX] * len(prompt) + answer, "prompt": prompt})
     return features
 
 
-def load_model(spec: Any) -> tuple[Any, Any]:
+def load_model(settings: Settings) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from homofit.model import resolve_model_path
-
-    path = resolve_model_path(spec.model.name_or_path)
-    extra = {"gguf_file": spec.model.gguf_file} if spec.model.gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(path, **extra)
+    extra = {"gguf_file": settings.gguf_file} if settings.gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(settings.basics.model_path, **extra)
     if tokenizer.pad_token is None:  # the usual fix for causal LMs without one; padding is always masked
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, **extra)
+    model = common.seeded_model(AutoModelForCausalLM, settings.basics, **extra)
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:  # transformers 5 marks a GGUF model as quantized even when it dequantized it
         quantizer.remove_quantization_config(model)
     return model, tokenizer
 
 
-def score(model: Any, tokenizer: Any, features: list[dict], references: list[str], spec: Any) -> dict[str, Any]:
-    """Reference perplexity (summed NLL over label tokens), then greedy generation and sacreBLEU."""
+def score(model: Any, tokenizer: Any, features: list[dict], references: list[str],
+          settings: Settings) -> dict[str, Any]:
+    """Reference perplexity (summed NLL over label tokens), then generation with the spec's settings and sacreBLEU."""
     import torch
     from sacrebleu.metrics import BLEU, CHRF
 
     model.eval()
+    device = next(model.parameters()).device
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues each prompt's end
-    batch_size = spec.train.eval_batch_size or spec.train.batch_size
+    batch_size = settings.basics.trainer.eval_batch_size
     nll, tokens, hypotheses = 0.0, 0, []
-    settings = spec.task.generation
     with torch.inference_mode():
         for start in range(0, len(features), batch_size):
             chunk = features[start : start + batch_size]
             width = max(len(f["input_ids"]) for f in chunk)
-            ids = torch.tensor([f["input_ids"] + [tokenizer.pad_token_id] * (width - len(f["input_ids"])) for f in chunk])
-            mask = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in chunk])
-            labels = torch.tensor([f["labels"] + [IGNORE_INDEX] * (width - len(f["labels"])) for f in chunk])
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels[:, 1:], ignore_index=IGNORE_INDEX,
-                                                       reduction="sum")
-            nll += float(losses)
+            ids = [f["input_ids"] + [tokenizer.pad_token_id] * (width - len(f["input_ids"])) for f in chunk]
+            mask = [[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in chunk]
+            labels = torch.tensor([f["labels"] + [IGNORE_INDEX] * (width - len(f["labels"])) for f in chunk],
+                                  device=device)
+            logits = model(input_ids=torch.tensor(ids, device=device),
+                           attention_mask=torch.tensor(mask, device=device)).logits[:, :-1].float()
+            nll += float(torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels[:, 1:],
+                                                           ignore_index=IGNORE_INDEX, reduction="sum"))
             tokens += int((labels[:, 1:] != IGNORE_INDEX).sum())
-            prompts = tokenizer.pad({"input_ids": [f["prompt"] for f in chunk]}, padding=True, return_tensors="pt")
-            generated = model.generate(**prompts, max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
-                                       num_beams=settings.num_beams, pad_token_id=tokenizer.pad_token_id,
+            prompts = tokenizer.pad({"input_ids": [f["prompt"] for f in chunk]}, padding=True,
+                                    return_tensors="pt").to(device)
+            generated = model.generate(**prompts, **settings.generate, pad_token_id=tokenizer.pad_token_id,
                                        eos_token_id=tokenizer.eos_token_id)
             new = generated[:, prompts["input_ids"].shape[1]:]
             hypotheses += [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
@@ -116,86 +154,38 @@ def score(model: Any, tokenizer: Any, features: list[dict], references: list[str
     }
 
 
-def training_arguments(spec: Any, output_dir: Path) -> Any:
-    from transformers import TrainingArguments
+def run(settings: Settings, output_dir: Path) -> dict[str, Any]:
+    from transformers import DataCollatorForSeq2Seq
 
-    accepted = inspect.signature(TrainingArguments.__init__).parameters
-    warmup = spec.optim.warmup_steps or math.ceil(spec.optim.warmup_ratio * spec.train.max_steps)
-    arguments: dict[str, Any] = {
-        "output_dir": str(output_dir), "learning_rate": spec.optim.lr, "weight_decay": spec.optim.weight_decay,
-        "adam_beta1": spec.optim.betas[0], "adam_beta2": spec.optim.betas[1], "adam_epsilon": spec.optim.eps,
-        "lr_scheduler_type": spec.optim.schedule, "warmup_steps": warmup, "max_steps": spec.train.max_steps,
-        "per_device_train_batch_size": spec.train.batch_size, "gradient_accumulation_steps": spec.train.grad_accum,
-        "max_grad_norm": spec.train.max_grad_norm or 0.0, "seed": spec.train.seed,
-        "logging_steps": spec.train.log_every, "save_strategy": "no", "report_to": [], "disable_tqdm": True,
-        "remove_unused_columns": False,
-    }
-    arguments["use_cpu" if "use_cpu" in accepted else "no_cuda"] = spec.train.device == "cpu"
-    return TrainingArguments(**arguments)
-
-
-def run(spec: Any, output_dir: Path, score_before: bool) -> dict[str, Any]:
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
-
-    started = time.perf_counter()
-    task = spec.task
-    instruction = task.prefix if task.prefix is not None else (
-        f"Translate {LANGUAGE_NAMES.get(task.source_lang, task.source_lang)} to "
-        f"{LANGUAGE_NAMES.get(task.target_lang, task.target_lang)}:\n")
-    train_pairs = read_pairs(spec.data.train, task.source_lang, task.target_lang, spec.data.max_train_samples)
-    test_pairs = read_pairs(spec.data.test, task.source_lang, task.target_lang, spec.data.max_eval_samples)
-    set_seed(spec.train.seed)
-    model, tokenizer = load_model(spec)
-    train_features = encode(train_pairs, tokenizer, instruction, task.max_target_length)
-    test_features = encode(test_pairs, tokenizer, instruction, task.max_target_length)
+    languages = settings.source_lang, settings.target_lang
+    train_pairs = read_pairs(settings.train, *languages, settings.basics.max_train_samples)
+    test_pairs = read_pairs(settings.test, *languages, settings.basics.max_eval_samples)
+    model, tokenizer = load_model(settings)
+    train_features = encode(train_pairs, tokenizer, settings.instruction, settings.max_target_length)
+    test_features = encode(test_pairs, tokenizer, settings.instruction, settings.max_target_length)
     references = [target for _, target in test_pairs]
+    trainer = common.build_trainer(  # it moves the model to the device, so the score before runs there too
+        settings.basics.trainer, output_dir, model,
+        [{key: feature[key] for key in ("input_ids", "attention_mask", "labels")} for feature in train_features],
+        DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX), remove_unused_columns=False)
     result: dict[str, Any] = {}
-    if score_before:
-        result["test_before"] = score(model, tokenizer, test_features, references, spec)
-    model.train()
-    trainer = Trainer(model=model, args=training_arguments(spec, output_dir),
-                      train_dataset=[{k: f[k] for k in ("input_ids", "attention_mask", "labels")} for f in train_features],
-                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX))
-    train_started = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - train_started
-    result["test"] = score(model, tokenizer, test_features, references, spec)
-    result.update({
-        "train_log": [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e],
-        "optimizer_steps": trainer.state.global_step,
-        "train_runtime_s": round(train_seconds, 1),
-        "wall_s": round(time.perf_counter() - started, 1),
-        "train_examples": len(train_pairs), "test_examples": len(test_pairs), "instruction": instruction,
-    })
-    return result
+    if settings.score_before:
+        result["test-before"] = score(trainer.model, tokenizer, test_features, references, settings)
+    training = common.train(trainer)
+    result["test"] = score(trainer.model, tokenizer, test_features, references, settings)
+    return {**result, **training, "train_examples": len(train_pairs), "test_examples": len(test_pairs),
+            "instruction": settings.instruction}
 
 
-def main() -> None:
-    from homofit.config import load_config
+def summary(result: dict[str, Any]) -> list[str]:
+    lines = [f"{name}: BLEU {result[name]['bleu']:.2f}  chrF {result[name]['chrf']:.2f}  "
+             f"perplexity {result[name]['perplexity']:.3f}" for name in ("test-before", "test") if name in result]
+    return [*lines, f"wall {result['wall_s']} s (training {result['train_runtime_s']} s)"]
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("spec", type=Path, help="A homofit translation spec, e.g. configs/multi30k_smollm2.yaml.")
-    parser.add_argument("overrides", nargs="*", help="Dotted overrides as for homofit train.")
-    parser.add_argument("--out", type=Path, required=True, help="Write the scores here (JSON).")
-    parser.add_argument("--no-before", action="store_true", help="Skip scoring the model before training.")
-    args = parser.parse_args()
-    spec = load_config(args.spec, args.overrides)
-    mapped = {"task.type": (spec.task.type, "translation"), "task.backbone": (spec.task.backbone, "causal"),
-              "task.prompt_style": (spec.task.prompt_style, "auto"), "optim.name": (spec.optim.name, "adamw"),
-              "data.dev": (spec.data.dev, None), "train.max_steps is set": (spec.train.max_steps is not None, True)}
-    for key, (value, expected) in mapped.items():
-        if value != expected:
-            raise SystemExit(f"reference_generation.py: {key}={value!r} is not mapped to this recipe (only {expected!r}).")
-    with tempfile.TemporaryDirectory(prefix="reference-generation-") as scratch:
-        result = run(spec, Path(scratch), score_before=not args.no_before)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for name in ("test_before", "test"):
-        if name in result:
-            scores = result[name]
-            print(f"{name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  perplexity {scores['perplexity']:.3f}")
-    print(f"wall {result['wall_s']} s (training {result['train_runtime_s']} s)")
 
+RECIPE = common.Recipe(script="reference_generation.py", task_type=TASK_TYPE,
+                       spec_example="configs/multi30k_smollm2.yaml", perfect_score=100.0, load=settings_from_spec,
+                       run=run, summary=summary)
 
 if __name__ == "__main__":
-    main()
+    common.main(RECIPE, __doc__)

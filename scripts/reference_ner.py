@@ -3,8 +3,9 @@
 It follows transformers' `run_ner.py` example: AutoTokenizer with is_split_into_words and truncation,
 the word's label on its first subword and -100 elsewhere, AutoModelForTokenClassification,
 DataCollatorForTokenClassification, Trainer + TrainingArguments, seqeval at entity level.
-It reads the same spec as `homofit train` (data files, model, optimizer, schedule, batch size, epochs,
-seed, precision), so the two runs differ only in the training code.
+It reads the same spec as `homofit train` (data files and their first max_train_samples / max_eval_samples
+sentences, model, optimizer, schedule, batching, batch size, epochs, seed, precision) through reference_common.py,
+which refuses the settings no reference reproduces, so the two runs differ only in the training code.
 
     python scripts/reference_ner.py configs/wnut17.yaml [key=value ...] --out reference.json
 
@@ -16,23 +17,16 @@ scored against every gold entity.
 
 from __future__ import annotations
 
-import argparse
-import inspect
-import json
-import math
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # reference_common, however this file is loaded
+import reference_common as common
 
+TASK_TYPE = "ner"
 IGNORE_INDEX = -100
-SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 @dataclass
@@ -48,59 +42,22 @@ class Settings:
     train: Path
     dev: Path | None
     test: Path | None
-    model_path: str
     max_length: int
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
-    schedule: str
-    warmup_steps: int
-    warmup_ratio: float
-    epochs: float
-    max_steps: int | None
-    batch_size: int
-    eval_batch_size: int
-    grad_accum: int
-    max_grad_norm: float | None
-    precision: str
-    device: str
-    log_every: int
-    seed: int
-    group_by_length: bool = False  # the Trainer's own length grouping, for train.batching: by_length
+    basics: common.Basics
 
 
 def settings_from_spec(spec_path: Path, overrides: list[str], model_path: str | None = None) -> Settings:
     """Read a homofit spec with homofit's own loader, so defaults and overrides resolve identically."""
-    from homofit.config import load_config
-    from homofit.model import resolve_model_path
+    from homofit.data.readers import detect_format
 
-    spec = load_config(spec_path, overrides)
-    unsupported = {
-        "task.type": (spec.task.type, "ner"),
-        "task.scheme": (spec.task.scheme, "IOB2"),
-        "optim.name": (spec.optim.name, "adamw"),
-        "model.freeze": (spec.model.freeze, "none"),
-        "model.dropout": (spec.model.dropout, None),
-        "data.format": (spec.data.format, "auto"),
-        "data.columns": (spec.data.columns, {}),
-        "data.max_train_samples": (spec.data.max_train_samples, None),
-    }
-    for key, (value, expected) in unsupported.items():
-        if value != expected:
-            raise SystemExit(f"reference_ner.py: {key}={value!r} is not mapped to the Trainer recipe "
-                             f"(only {expected!r}).")
+    spec = common.load_spec(spec_path, overrides, TASK_TYPE)
+    for name in ("train", "dev", "test"):
+        path = getattr(spec.data, name)
+        common.require(path is None or detect_format(path, "auto") == "conll",
+                       f"data.{name}: {path}: the NER reference reads CoNLL files only.")
     return Settings(
-        train=spec.data.train, dev=spec.data.dev, test=spec.data.test,
-        model_path=model_path or resolve_model_path(spec.model.name_or_path),
-        max_length=spec.data.max_length,
-        lr=spec.optim.lr, weight_decay=spec.optim.weight_decay, betas=tuple(spec.optim.betas), eps=spec.optim.eps,
-        schedule=spec.optim.schedule, warmup_steps=spec.optim.warmup_steps, warmup_ratio=spec.optim.warmup_ratio,
-        epochs=spec.train.epochs, max_steps=spec.train.max_steps, batch_size=spec.train.batch_size,
-        eval_batch_size=spec.train.eval_batch_size or spec.train.batch_size, grad_accum=spec.train.grad_accum,
-        max_grad_norm=spec.train.max_grad_norm, precision=spec.train.precision, device=spec.train.device,
-        log_every=spec.train.log_every, seed=spec.train.seed,
-        group_by_length=spec.train.batching == "by_length",
+        train=spec.data.train, dev=spec.data.dev, test=spec.data.test, max_length=spec.data.max_length,
+        basics=common.basics(spec, model_path),
     )
 
 
@@ -201,180 +158,61 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str
 # -- the recipe -----------------------------------------------------------------------------------------
 
 
-def total_optimizer_steps(settings: Settings, train_size: int) -> int:
-    steps_per_epoch = math.ceil(math.ceil(train_size / settings.batch_size) / settings.grad_accum)
-    return settings.max_steps or math.ceil(settings.epochs * steps_per_epoch)
-
-
-def training_arguments(settings: Settings, output_dir: Path, train_size: int, evaluate: bool) -> Any:
-    """TrainingArguments with the spec's values; names that changed across transformers versions are picked here."""
-    import torch
-    from transformers import TrainingArguments
-
-    accepted = inspect.signature(TrainingArguments.__init__).parameters
-    use_cuda = settings.device != "cpu" and torch.cuda.is_available()
-    precision = settings.precision
-    if precision == "auto":
-        precision = "bf16" if use_cuda and torch.cuda.is_bf16_supported() else "fp32"
-    # warmup_ratio is gone in transformers 5; an explicit step count means the same in every version.
-    warmup = settings.warmup_steps or math.ceil(settings.warmup_ratio * total_optimizer_steps(settings, train_size))
-    strategy = "epoch" if evaluate else "no"
-    arguments: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "learning_rate": settings.lr,
-        "weight_decay": settings.weight_decay,
-        "adam_beta1": settings.betas[0],
-        "adam_beta2": settings.betas[1],
-        "adam_epsilon": settings.eps,
-        "lr_scheduler_type": SCHEDULES[settings.schedule],
-        "warmup_steps": warmup,
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps or -1,
-        "per_device_train_batch_size": settings.batch_size,
-        "per_device_eval_batch_size": settings.eval_batch_size,
-        "gradient_accumulation_steps": settings.grad_accum,
-        "max_grad_norm": settings.max_grad_norm or 0.0,
-        "seed": settings.seed,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
-        "logging_steps": settings.log_every,
-        "save_strategy": strategy,
-        "load_best_model_at_end": evaluate,
-        "metric_for_best_model": "f1" if evaluate else None,
-        "greater_is_better": True,
-        "save_total_limit": 2 if evaluate else None,
-        "report_to": [],
-        "disable_tqdm": True,
-    }
-    if settings.group_by_length:  # transformers 5 names it a sampling strategy; 4.x has the flag
-        if "train_sampling_strategy" in accepted:
-            arguments["train_sampling_strategy"] = "group_by_length"
-        else:
-            arguments["group_by_length"] = True
-    arguments["eval_strategy" if "eval_strategy" in accepted else "evaluation_strategy"] = strategy
-    if settings.device == "cpu":
-        arguments["use_cpu" if "use_cpu" in accepted else "no_cuda"] = True
-    if "save_only_model" in accepted:
-        arguments["save_only_model"] = True
-    return TrainingArguments(**arguments)
-
-
 def build_trainer(settings: Settings, output_dir: Path, evaluate: bool = True) -> tuple[Any, dict[str, Any]]:
     """The Trainer, ready to train, and the data it was built from (sentences, features, labels)."""
-    from transformers import (
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-        DataCollatorForTokenClassification,
-        Trainer,
-        set_seed,
-    )
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
 
-    train_sentences = read_conll(settings.train)
+    # the first max_*_samples sentences of each split, as homofit reads them
+    train_sentences = read_conll(settings.train)[: settings.basics.max_train_samples]
     labels = label_list(train_sentences)
     label_to_id = {label: index for index, label in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(settings.model_path)
+    tokenizer = AutoTokenizer.from_pretrained(settings.basics.model_path)
     splits = {"train": train_sentences}
     for name in ("dev", "test") if evaluate else ():
-        if getattr(settings, name) is None:
-            raise SystemExit(f"reference_ner.py: the spec needs data.{name}.")
-        splits[name] = read_conll(getattr(settings, name))
+        common.require(getattr(settings, name) is not None, f"the NER reference needs data.{name}.")
+        splits[name] = read_conll(getattr(settings, name))[: settings.basics.max_eval_samples]
     encoded = {name: tokenize_and_align(sentences, tokenizer, label_to_id, settings.max_length)
                for name, sentences in splits.items()}
     features = {name: split_features for name, (split_features, _) in encoded.items()}
     word_ids = {name: split_word_ids for name, (_, split_word_ids) in encoded.items()}
-    set_seed(settings.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        settings.model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_to_id)
+    model = common.seeded_model(AutoModelForTokenClassification, settings.basics, num_labels=len(labels),
+                                id2label=dict(enumerate(labels)), label2id=label_to_id)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         tags, _ = predicted_tags(prediction.predictions, word_ids["dev"], splits["dev"], labels)
         return entity_scores([sentence.tags for sentence in splits["dev"]], tags)
 
-    class SequentialEvalTrainer(Trainer):
-        """Length grouping for training only: transformers 5 also groups the evaluation batches under
-        group_by_length, which returns the predictions in another order than the sentences they score."""
-
-        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
-            import torch
-
-            return torch.utils.data.SequentialSampler(eval_dataset)
-
-    trainer = SequentialEvalTrainer(
-        model=model,
-        args=training_arguments(settings, output_dir, len(train_sentences), evaluate),
-        train_dataset=features["train"],
-        eval_dataset=features["dev"] if evaluate else None,
-        data_collator=DataCollatorForTokenClassification(tokenizer),
-        compute_metrics=compute_metrics if evaluate else None,
-    )
+    trainer = common.build_trainer(
+        settings.basics.trainer, output_dir, model, features["train"], DataCollatorForTokenClassification(tokenizer),
+        eval_features=features["dev"] if evaluate else None, compute_metrics=compute_metrics if evaluate else None,
+        select_on="f1" if evaluate else None)
     return trainer, {"splits": splits, "features": features, "word_ids": word_ids, "labels": labels}
 
 
-def score_split(trainer: Any, data: dict[str, Any], name: str) -> dict[str, Any]:
-    sentences = data["splits"][name]
-    output = trainer.predict(data["features"][name])
-    tags, lost = predicted_tags(output.predictions, data["word_ids"][name], sentences, data["labels"])
-    return {**entity_scores([sentence.tags for sentence in sentences], tags), "words_without_subword": lost,
-            "sentences": len(sentences)}
-
-
 def run(settings: Settings, output_dir: Path) -> dict[str, Any]:
-    started = time.perf_counter()
     trainer, data = build_trainer(settings, output_dir)
-    train_started = time.perf_counter()
-    train_output = trainer.train()
-    train_seconds = time.perf_counter() - train_started
-    trainer.compute_metrics = None  # it scores dev; each split is scored below against its own gold tags
-    scores = {name: score_split(trainer, data, name) for name in ("dev", "test")}
-    history = trainer.state.log_history
-    return {
-        **scores,
-        "best_checkpoint": trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name,
-        "best_dev_f1": trainer.state.best_metric,
-        "dev_per_epoch": [{"epoch": entry["epoch"], "step": entry["step"], "f1": entry["eval_f1"],
-                           "f1_strict": entry["eval_f1_strict"]} for entry in history if "eval_f1" in entry],
-        "train_log": [{"step": entry["step"], "loss": entry["loss"], "lr": entry["learning_rate"]}
-                      for entry in history if "loss" in entry and "learning_rate" in entry],
-        "labels": data["labels"],
-        "optimizer_steps": trainer.state.global_step,
-        "train_runtime_s": round(train_seconds, 1),
-        "train_samples_per_second": train_output.metrics.get("train_samples_per_second"),
-        "wall_s": round(time.perf_counter() - started, 1),
-        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(settings).items()},
-        "versions": _versions(),
-    }
+    training = common.train(trainer)
+
+    def score(name: str, logits: Any) -> dict[str, Any]:
+        sentences = data["splits"][name]
+        tags, lost = predicted_tags(logits, data["word_ids"][name], sentences, data["labels"])
+        return {**entity_scores([sentence.tags for sentence in sentences], tags), "words_without_subword": lost,
+                "sentences": len(sentences)}
+
+    scores = common.score_splits(trainer, {name: data["features"][name] for name in ("dev", "test")}, score)
+    return {**scores, **common.best_checkpoint(trainer), **training, "labels": data["labels"]}
 
 
-def _versions() -> dict[str, str]:
-    import torch
-    import transformers
+def summary(result: dict[str, Any]) -> list[str]:
+    lines = [f"{name}: entity F1 {result[name]['f1']:.4f} (seqeval default), {result[name]['f1_strict']:.4f} "
+             f"(strict IOB2), {result[name]['f1_repaired_strict']:.4f} (strict after I- repair, as homofit)"
+             for name in ("dev", "test")]
+    best = f"best checkpoint: {result['best_checkpoint']} (dev F1 {result['best_dev']:.4f}); wall {result['wall_s']} s"
+    return [*lines, best]
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("spec", type=Path, help="A homofit NER spec, e.g. configs/wnut17.yaml.")
-    parser.add_argument("overrides", nargs="*", help="Dotted overrides as for homofit train, e.g. train.seed=1.")
-    parser.add_argument("--out", type=Path, required=True, help="Write the scores here (JSON).")
-    parser.add_argument("--model", help="A model folder; default: the spec's model.name_or_path.")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="Overrides the spec's train.device.")
-    parser.add_argument("--output-dir", type=Path, help="Trainer checkpoints go here; default: a temporary folder.")
-    args = parser.parse_args()
-    overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
-    settings = settings_from_spec(args.spec, overrides, args.model)
-    with tempfile.TemporaryDirectory(prefix="reference-ner-") as scratch:
-        result = run(settings, args.output_dir or Path(scratch))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    for name in ("dev", "test"):
-        if name in result:
-            scores = result[name]
-            print(f"{name}: entity F1 {scores['f1']:.4f} (seqeval default), {scores['f1_strict']:.4f} (strict IOB2), "
-                  f"{scores['f1_repaired_strict']:.4f} (strict after I- repair, as homofit)")
-    print(f"best checkpoint: {result['best_checkpoint']} (dev F1 {result['best_dev_f1']:.4f}); "
-          f"wall {result['wall_s']} s")
-
+RECIPE = common.Recipe(script="reference_ner.py", task_type=TASK_TYPE, spec_example="configs/wnut17.yaml",
+                       perfect_score=1.0, load=settings_from_spec, run=run, summary=summary)
 
 if __name__ == "__main__":
-    main()
+    common.main(RECIPE, __doc__)

@@ -5,35 +5,32 @@ It follows transformers' `run_qa.py` example and its `utils_qa.py`: the tokenize
 token, or the CLS token when the window does not hold the whole answer; AutoModelForQuestionAnswering,
 Trainer + TrainingArguments; `postprocess_qa_predictions` (n-best start/end search, windows merged per
 question, answer cut from the context by character offsets) and the official SQuAD v1.1 scorer.
-It reads the same spec as `homofit train` (data files, model, optimizer, schedule, batch size, epochs,
-seed, precision, data.max_train_samples), so the two runs differ only in the training code.
+It reads the same spec as `homofit train` (data files and their first max_train_samples / max_eval_samples
+questions, windows, model, optimizer, schedule, batching, batch size, epochs, seed, precision) through
+reference_common.py, which refuses the settings no reference reproduces, so the two runs differ only in the
+training code.
 
     python scripts/reference_qa.py configs/squad_v1.1.yaml [key=value ...] --out reference.json
 
-There is no model selection: the model after the last step scores data.test (data.dev when no test).
+There is no model selection (a spec with data.dev is refused): the model after the last step scores data.test.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import inspect
 import json
-import math
 import re
 import string
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # reference_common, however this file is loaded
+import reference_common as common
 
-SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+TASK_TYPE = "qa"
 
 
 @dataclass
@@ -41,67 +38,29 @@ class Settings:
     """Everything the recipe takes from the spec, as plain values."""
 
     train: Path
-    evaluate: Path
-    model_path: str
+    test: Path
     max_length: int
     doc_stride: int
-    max_train_samples: int | None
-    max_eval_samples: int | None
     n_best: int
     max_answer_length: int
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
-    schedule: str
-    warmup_steps: int
-    warmup_ratio: float
-    epochs: float
-    max_steps: int | None
-    batch_size: int
-    eval_batch_size: int
-    grad_accum: int
-    max_grad_norm: float | None
-    precision: str
-    device: str
-    log_every: int
-    seed: int
+    basics: common.Basics
 
 
 def settings_from_spec(spec_path: Path, overrides: list[str], model_path: str | None = None) -> Settings:
     """Read a homofit spec with homofit's own loader, so defaults and overrides resolve identically."""
-    from homofit.config import load_config
-    from homofit.model import resolve_model_path
+    from homofit.data.readers import detect_format
 
-    spec = load_config(spec_path, overrides)
-    unsupported = {
-        "task.type": (spec.task.type, "qa"),
-        "optim.name": (spec.optim.name, "adamw"),
-        "model.freeze": (spec.model.freeze, "none"),
-        "model.dropout": (spec.model.dropout, None),
-        "data.columns": (spec.data.columns, {}),
-    }
-    for key, (value, expected) in unsupported.items():
-        if value != expected:
-            raise SystemExit(f"reference_qa.py: {key}={value!r} is not mapped to the Trainer recipe "
-                             f"(only {expected!r}).")
-    if spec.task.version == "v2":
-        raise SystemExit("reference_qa.py: SQuAD v2 is not mapped (the recipe here is the v1.1 one).")
-    evaluate = spec.data.test or spec.data.dev
-    if evaluate is None:
-        raise SystemExit("reference_qa.py: the spec needs data.test or data.dev to score.")
+    spec = common.load_spec(spec_path, overrides, TASK_TYPE)
+    common.require(spec.task.version != "v2", "task.version=v2: the QA reference is the SQuAD v1.1 recipe "
+                                              "(no unanswerable questions).")
+    common.require(spec.data.test is not None, "the QA reference needs data.test to score.")
+    for name in ("train", "test"):
+        path = getattr(spec.data, name)
+        common.require(detect_format(path, "auto") == "json",
+                       f"data.{name}: {path}: the QA reference reads SQuAD JSON files only.")
     return Settings(
-        train=spec.data.train, evaluate=evaluate,
-        model_path=model_path or resolve_model_path(spec.model.name_or_path),
-        max_length=spec.data.max_length, doc_stride=spec.data.stride,
-        max_train_samples=spec.data.max_train_samples, max_eval_samples=spec.data.max_eval_samples,
-        n_best=spec.task.n_best, max_answer_length=spec.task.max_answer_length,
-        lr=spec.optim.lr, weight_decay=spec.optim.weight_decay, betas=tuple(spec.optim.betas), eps=spec.optim.eps,
-        schedule=spec.optim.schedule, warmup_steps=spec.optim.warmup_steps, warmup_ratio=spec.optim.warmup_ratio,
-        epochs=spec.train.epochs, max_steps=spec.train.max_steps, batch_size=spec.train.batch_size,
-        eval_batch_size=spec.train.eval_batch_size or spec.train.batch_size, grad_accum=spec.train.grad_accum,
-        max_grad_norm=spec.train.max_grad_norm, precision=spec.train.precision, device=spec.train.device,
-        log_every=spec.train.log_every, seed=spec.train.seed,
+        train=spec.data.train, test=spec.data.test, max_length=spec.data.max_length, doc_stride=spec.data.stride,
+        n_best=spec.task.n_best, max_answer_length=spec.task.max_answer_length, basics=common.basics(spec, model_path),
     )
 
 
@@ -262,120 +221,47 @@ def official_v1_scores(examples: dict[str, list], predictions: dict[str, str]) -
 # -- the recipe -----------------------------------------------------------------------------------------
 
 
-def total_optimizer_steps(settings: Settings, train_size: int) -> int:
-    steps_per_epoch = math.ceil(math.ceil(train_size / settings.batch_size) / settings.grad_accum)
-    return settings.max_steps or math.ceil(settings.epochs * steps_per_epoch)
-
-
-def training_arguments(settings: Settings, output_dir: Path, train_size: int) -> Any:
-    """TrainingArguments with the spec's values; names that changed across transformers versions are picked here."""
-    import torch
-    from transformers import TrainingArguments
-
-    accepted = inspect.signature(TrainingArguments.__init__).parameters
-    use_cuda = settings.device != "cpu" and torch.cuda.is_available()
-    precision = settings.precision
-    if precision == "auto":
-        precision = "bf16" if use_cuda and torch.cuda.is_bf16_supported() else "fp32"
-    # warmup_ratio is gone in transformers 5; an explicit step count means the same in every version.
-    warmup = settings.warmup_steps or math.ceil(settings.warmup_ratio * total_optimizer_steps(settings, train_size))
-    arguments: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "learning_rate": settings.lr,
-        "weight_decay": settings.weight_decay,
-        "adam_beta1": settings.betas[0],
-        "adam_beta2": settings.betas[1],
-        "adam_epsilon": settings.eps,
-        "lr_scheduler_type": SCHEDULES[settings.schedule],
-        "warmup_steps": warmup,
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps or -1,
-        "per_device_train_batch_size": settings.batch_size,
-        "per_device_eval_batch_size": settings.eval_batch_size,
-        "gradient_accumulation_steps": settings.grad_accum,
-        "max_grad_norm": settings.max_grad_norm or 0.0,
-        "seed": settings.seed,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
-        "logging_steps": settings.log_every,
-        "save_strategy": "no",
-        "report_to": [],
-        "disable_tqdm": True,
-    }
-    arguments["eval_strategy" if "eval_strategy" in accepted else "evaluation_strategy"] = "no"
-    if settings.device == "cpu":
-        arguments["use_cpu" if "use_cpu" in accepted else "no_cuda"] = True
-    return TrainingArguments(**arguments)
-
-
 def run(settings: Settings, output_dir: Path) -> dict[str, Any]:
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding
 
-    started = time.perf_counter()
-    set_seed(settings.seed)
-    tokenizer = AutoTokenizer.from_pretrained(settings.model_path)
-    if tokenizer.padding_side != "right":
-        raise SystemExit("reference_qa.py: only tokenizers that pad on the right (question first) are mapped.")
-    model = AutoModelForQuestionAnswering.from_pretrained(settings.model_path)
-    train_examples = read_squad(settings.train, settings.max_train_samples)
-    eval_examples = read_squad(settings.evaluate, settings.max_eval_samples)
+    tokenizer = AutoTokenizer.from_pretrained(settings.basics.model_path)
+    common.require(tokenizer.padding_side == "right",
+                   f"model.name_or_path: {settings.basics.model_path}: its tokenizer pads on the left; the QA "
+                   "reference maps only tokenizers that pad on the right (question first).")
+    model = common.seeded_model(AutoModelForQuestionAnswering, settings.basics)
+    train_examples = read_squad(settings.train, settings.basics.max_train_samples)
+    eval_examples = read_squad(settings.test, settings.basics.max_eval_samples)
     train_features = prepare_train_features(train_examples, tokenizer, settings.max_length, settings.doc_stride)
     eval_inputs, eval_meta = prepare_validation_features(eval_examples, tokenizer, settings.max_length,
                                                          settings.doc_stride)
-    trainer = Trainer(model=model, args=training_arguments(settings, output_dir, len(train_features)),
-                      train_dataset=train_features, data_collator=DataCollatorWithPadding(tokenizer))
-    train_started = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - train_started
+    trainer = common.build_trainer(settings.basics.trainer, output_dir, model, train_features,
+                                   DataCollatorWithPadding(tokenizer))
+    training = common.train(trainer)
     eval_started = time.perf_counter()
     start_logits, end_logits = trainer.predict(eval_inputs).predictions[:2]
     predictions = postprocess_qa_predictions(eval_examples, eval_meta, (start_logits, end_logits), settings.n_best,
                                              settings.max_answer_length)
-    eval_seconds = time.perf_counter() - eval_started
-    scores = official_v1_scores(eval_examples, predictions)
     return {
-        **scores,
-        "eval_file": str(settings.evaluate),
+        "test": official_v1_scores(eval_examples, predictions),
+        "eval_runtime_s": round(time.perf_counter() - eval_started, 1),
         "train_questions": len(train_examples["id"]),
         "train_windows": len(train_features),
         "eval_windows": len(eval_inputs),
-        "train_log": [{"step": entry["step"], "loss": entry["loss"], "lr": entry["learning_rate"]}
-                      for entry in trainer.state.log_history if "loss" in entry and "learning_rate" in entry],
-        "optimizer_steps": trainer.state.global_step,
-        "train_runtime_s": round(train_seconds, 1),
-        "eval_runtime_s": round(eval_seconds, 1),
-        "wall_s": round(time.perf_counter() - started, 1),
-        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(settings).items()},
-        "versions": _versions(),
+        **training,
         "predictions": predictions,
     }
 
 
-def _versions() -> dict[str, str]:
-    import torch
-    import transformers
+def summary(result: dict[str, Any]) -> list[str]:
+    scores = result["test"]
+    line = (f"{result['settings']['test']}: exact match {scores['exact_match']:.2f}, F1 {scores['f1']:.2f} "
+            f"({scores['total']} questions); {result['optimizer_steps']} steps, train {result['train_runtime_s']} s, "
+            f"wall {result['wall_s']} s")
+    return [line]
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("spec", type=Path, help="A homofit QA spec, e.g. configs/squad_v1.1.yaml.")
-    parser.add_argument("overrides", nargs="*", help="Dotted overrides as for homofit train, e.g. train.seed=1.")
-    parser.add_argument("--out", type=Path, required=True, help="Write the scores and predictions here (JSON).")
-    parser.add_argument("--model", help="A model folder; default: the spec's model.name_or_path.")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="Overrides the spec's train.device.")
-    args = parser.parse_args()
-    overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
-    settings = settings_from_spec(args.spec, overrides, args.model)
-    with tempfile.TemporaryDirectory(prefix="reference-qa-") as scratch:
-        result = run(settings, Path(scratch))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{result['eval_file']}: exact match {result['exact_match']:.2f}, F1 {result['f1']:.2f} "
-          f"({result['total']} questions); {result['optimizer_steps']} steps, train {result['train_runtime_s']} s, "
-          f"wall {result['wall_s']} s")
-
+RECIPE = common.Recipe(script="reference_qa.py", task_type=TASK_TYPE, spec_example="configs/squad_v1.1.yaml",
+                       perfect_score=100.0, load=settings_from_spec, run=run, summary=summary)
 
 if __name__ == "__main__":
-    main()
+    common.main(RECIPE, __doc__)

@@ -66,7 +66,8 @@ def one_run(size_file: Path, run_dir: Path, cache: Path, steps: int) -> dict[str
     first_time = first_step["time"]
     first_at = datetime.fromisoformat(first_time).timestamp() if isinstance(first_time, str) else float(first_time)
     return {"tokenize_s": float(tokenized.group(1)) if tokenized else float("nan"),
-            "skipped": "feature cache" in log, "peak_rss_mib": round(peak), "first_step_s": round(first_at - started, 1),
+            "skipped": "feature cache" in log, "peak_rss_mib": round(peak),
+            "first_step_s": round(first_at - started, 1),
             "wall_s": round(ended - started, 1)}
 
 
@@ -100,7 +101,8 @@ def main() -> None:
     for row in rows:
         cold, warm = row["cold"], row["warm"]
         lines.append(f"| {row['examples']:,} | {row['file_mib']} | {row['cache_mib']} | {cold['tokenize_s']:.1f} | "
-                     f"{cold['first_step_s']} / {warm['first_step_s']} | {cold['peak_rss_mib']} / {warm['peak_rss_mib']} "
+                     f"{cold['first_step_s']} / {warm['first_step_s']} | "
+                     f"{cold['peak_rss_mib']} / {warm['peak_rss_mib']} "
                      f"| {cold['wall_s']} / {warm['wall_s']} |")
         assert warm["skipped"] and not cold["skipped"], row
     table = "\n".join(lines) + "\n"

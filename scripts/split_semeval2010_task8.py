@@ -9,7 +9,7 @@ The release's README says its last 891 sentences (7,110-8,000) come from SemEval
 skewed towards five of the relations and harder "Other" sentences: the default dev set (the last 800) is
 drawn from them, so it scores well below the test set. It still picks the best epoch fairly.
 
-    python scripts/split_semeval2010_task8.py            # ../shared/data/semeval2010_task8 -> runs/semeval2010_task8_split
+    python scripts/split_semeval2010_task8.py    # ../shared/data/semeval2010_task8 -> runs/semeval2010_task8_split
     python scripts/split_semeval2010_task8.py --source FILE --out DIR --train-sentences 7200
 """
 
@@ -34,14 +34,17 @@ def blocks(data: bytes) -> list[tuple[str, bytes]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=Path("../shared/data/semeval2010_task8/TRAIN_FILE.TXT"))
+    parser.add_argument("--source", type=Path, default=Path("../shared/data/semeval2010_task8/TRAIN_FILE.TXT"),
+                        help="The release's TRAIN_FILE.TXT (8,000 sentences).")
     parser.add_argument("--out", type=Path, default=Path("runs/semeval2010_task8_split"))
-    parser.add_argument("--train-sentences", type=int, default=7200)
+    parser.add_argument("--train-sentences", type=int, default=7200,
+                        help="The first N sentences train; the rest (by default the last 800) are dev.")
     args = parser.parse_args()
 
     sentences = blocks(args.source.read_bytes())
     if not 0 < args.train_sentences < len(sentences):
-        raise SystemExit(f"--train-sentences must be between 1 and {len(sentences) - 1}; the file has {len(sentences)}.")
+        raise SystemExit(f"--train-sentences must be between 1 and {len(sentences) - 1}; "
+                         f"the file has {len(sentences)}.")
     parts = {"train": sentences[: args.train_sentences], "dev": sentences[args.train_sentences :]}
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"source": str(args.source), "source_sha256": hashlib.sha256(args.source.read_bytes()).hexdigest()}

@@ -10,20 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HOMOFIT=${HOMOFIT:-homofit}
-OUT_DIR=${1:-runs/sst2-study}
-shift || true
-if [[ -e "$OUT_DIR" ]]; then
-    echo "error: $OUT_DIR exists; choose a new OUT_DIR" >&2
-    exit 2
-fi
-mkdir -p "$OUT_DIR"
-common=(data.max_train_samples=2000 train.epochs=2 optim.lr=null "$@")
+# shellcheck source=scripts/lib/sst2_study.sh
+source scripts/lib/sst2_study.sh
+sst2_setup runs/sst2-study "$@"
 
-"$HOMOFIT" train configs/sst2.yaml "${common[@]}" --seeds 42,1,2 --run-dir "$OUT_DIR/full"
-"$HOMOFIT" train configs/sst2.yaml "${common[@]}" "model.lora={r: 8}" --seeds 42,1,2 --run-dir "$OUT_DIR/lora"
-"$HOMOFIT" train configs/sst2.yaml "${common[@]}" model.freeze=all_but_head --seeds 42,1,2 --run-dir "$OUT_DIR/head"
-
-for method in full lora head; do
+for method in "${METHODS[@]}"; do
+    "$HOMOFIT" train configs/sst2.yaml "${COMMON[@]}" "${METHOD_OVERRIDE[$method]}" --seeds 42,1,2 \
+        --run-dir "$OUT_DIR/$method"
+done
+for method in "${METHODS[@]}"; do
     "$HOMOFIT" compare "$OUT_DIR/$method"/seed-{42,1,2} --out "$OUT_DIR/compare-seeds-$method"
 done
 for seed in 42 1 2; do

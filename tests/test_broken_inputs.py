@@ -27,7 +27,8 @@ GENERATION = DATA / "generation"
 
 BASE_TASKS: dict[str, dict[str, Any]] = {
     "ner": {"task": {"type": "ner"},
-            "data": {"train": str(NER / "train.conll"), "dev": str(NER / "dev.conll"), "test": str(NER / "test.conll")}},
+            "data": {"train": str(NER / "train.conll"), "dev": str(NER / "dev.conll"),
+                     "test": str(NER / "test.conll")}},
     "classification": {"task": {"type": "classification"},
                        "data": {"train": str(DATA / "classification" / "sst2_train.tsv"),
                                 "dev": str(DATA / "classification" / "sst2_dev.tsv"), "header": True,
@@ -144,10 +145,12 @@ CASES = [
     Case("CoNLL train in Latin-1", lambda f, m, c: train_with(f, m, data={"train": str(latin1_conll(f))}),
          ("latin1.conll:6: not UTF-8", "byte 0xe9", "iconv -f latin1 -t utf-8")),
     Case("JSONL NER in Latin-1", lambda f, m, c: train_with(f, m, data={"train": str(data_file(
-        f, "train.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["caf\xe9"], "tags": ["O"]}\n'.encode("latin-1")))}),
+        f, "train.jsonl",
+        '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["caf\xe9"], "tags": ["O"]}\n'.encode("latin-1")))}),
          ("train.jsonl:2: not UTF-8",)),
     Case("TSV in Latin-1, error on line 6", lambda f, m, c: train_with(f, m, "classification", data={
-        "train": str(data_file(f, "train.tsv", ("label\tsentence\n" + "0\tfine\n" * 4 + "1\tcaf\xe9\n").encode("latin-1")))}),
+        "train": str(data_file(f, "train.tsv",
+                               ("label\tsentence\n" + "0\tfine\n" * 4 + "1\tcaf\xe9\n").encode("latin-1")))}),
          ("train.tsv:6: not UTF-8",)),
     Case("UTF-16 data file", lambda f, m, c: train_with(f, m, data={"train": str(data_file(
         f, "train.conll", "a\tO\n".encode("utf-16")))}), ("train.conll: the file is UTF-16", "iconv")),
@@ -175,7 +178,8 @@ CASES = [
         f, c, lambda d: edit_json(d / "homofit.json", lambda doc: doc["spec"]["optim"].update(lr=-1)))],
          ("checkpoint damaged", "homofit.json", "optim.lr")),
     Case("missing tokenizer", lambda f, m, c: ["eval", "--checkpoint", damaged_checkpoint(
-        f, c, lambda d: [path.unlink() for path in d.glob("*") if path.name.startswith(("tokenizer", "vocab", "special"))])],
+        f, c, lambda d: [path.unlink() for path in d.glob("*")
+                         if path.name.startswith(("tokenizer", "vocab", "special"))])],
          ("checkpoint damaged", "tokenizer")),
     Case("checkpoint folder does not exist", lambda f, m, c: ["eval", "--checkpoint", f / "nowhere"],
          ("nowhere",)),
@@ -223,16 +227,18 @@ CASES = [
             {"id": "1", "question": "q?", "answers": [{"text": "x", "answer_start": "zero"}]}]}]}]})))}),
          ("train.json", "answer_start")),
     Case("summarization summary is a list of numbers", lambda f, m, c: train_with(f, m, "summarization", data={
-        "train": str(data_file(f, "train.jsonl", '{"source": "a b", "target": [1, 2]}\n'))}), ("train.jsonl:1", "target")),
+        "train": str(data_file(f, "train.jsonl", '{"source": "a b", "target": [1, 2]}\n'))}),
+         ("train.jsonl:1", "target")),
     Case("classification label is an object", lambda f, m, c: train_with(f, m, "classification", data={
         "train": str(data_file(f, "train.jsonl", '{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": "y"}\n')),
         "columns": {"text": "text", "label": "label"}, "header": None}), ("train.jsonl:1", "label must be a string")),
     Case("SGD utterance is a number", lambda f, m, c: train_with(f, m, "dialogue", data={"train": str(data_file(
-        f, "dialogues_001.json", json.dumps([{"dialogue_id": "1", "turns": [{"speaker": "USER", "utterance": 5},
-                                                                             {"speaker": "SYSTEM", "utterance": "x"}]}])))}),
+        f, "dialogues_001.json", json.dumps([{"dialogue_id": "1", "turns": [
+            {"speaker": "USER", "utterance": 5}, {"speaker": "SYSTEM", "utterance": "x"}]}])))}),
          ("dialogues_001.json#1", "turns[0].utterance must be text")),
     Case("NER tag null", lambda f, m, c: train_with(f, m, data={"train": str(data_file(
-        f, "train.jsonl", '{"tokens": ["a", "b"], "tags": ["O", null]}\n'))}), ("train.jsonl:1", "tags must be tag names")),
+        f, "train.jsonl", '{"tokens": ["a", "b"], "tags": ["O", null]}\n'))}),
+         ("train.jsonl:1", "tags must be tag names")),
     # -- empty targets in generation training data -----------------------------------------------------------
     Case("translation: empty target", lambda f, m, c: train_with(f, m, "translation", data={"train": str(data_file(
         f, "train.jsonl", '{"source": "a b", "target": "c"}\n{"source": "d", "target": "  "}\n'))}),

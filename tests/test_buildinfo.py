@@ -16,7 +16,8 @@ REPO = Path(__file__).parent.parent
 
 
 def repository_head() -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def test_an_editable_install_names_its_checkout_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

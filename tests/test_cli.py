@@ -409,13 +409,11 @@ def test_eval_and_predict_errors(ner_run: Path, tmp_path: Path) -> None:
 
 
 def test_init_unknown_task() -> None:
-    from importlib import resources
+    from homofit.tasks import task_names
 
-    folder = resources.files("homofit") / "templates"
-    templates = sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
     result = invoke("init", "nre")
     assert (result.exit_code, result.stderr) == (
-        2, f"error: no starter spec for task 'nre'; choose one of {', '.join(templates)}.\n")
+        2, f"error: no starter spec for task 'nre'; choose one of {', '.join(task_names())}.\n")
 
 
 # -- the real pretrained encoder --------------------------------------------------------------------------

@@ -280,12 +280,14 @@ def test_train_seeds_runs_each_seed_and_summarizes(tmp_path: Path, tiny_bert: Pa
 
 
 OTHER_FAMILIES = {
-    "qa": ({"type": "qa"}, {"train": str(DATA / "qa" / "squad_train.json"), "test": str(DATA / "qa" / "squad_eval.json")}),
+    "qa": ({"type": "qa"}, {"train": str(DATA / "qa" / "squad_train.json"),
+                            "test": str(DATA / "qa" / "squad_eval.json")}),
     "relation": ({"type": "relation"}, {"train": str(DATA / "relation" / "semeval_train.txt"),
                                         "test": str(DATA / "relation" / "semeval_test.txt")}),
     "summarization": ({"type": "summarization", "generation": {"max_new_tokens": 4}}, {
         "train": str(DATA / "generation" / "scitldr" / "train.jsonl"),
-        "test": str(DATA / "generation" / "scitldr" / "dev.jsonl"), "columns": {"document": "source", "summary": "target"}}),
+        "test": str(DATA / "generation" / "scitldr" / "dev.jsonl"),
+        "columns": {"document": "source", "summary": "target"}}),
     "dialogue": ({"type": "dialogue", "generation": {"max_new_tokens": 4}}, {
         "train": str(DATA / "generation" / "sgd" / "train"),
         "test": str(DATA / "generation" / "sgd" / "dev" / "dialogues_001.json"), "max_eval_samples": 10}),

@@ -85,8 +85,8 @@ def test_unknown_section_and_unknown_task_key(tmp_path: Path) -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     path = write_spec(tmp_path, MINIMAL + "output:\n  zzz: 1\n")
-    assert load_error(path) == (f"invalid spec:\n  {path}:6: output.zzz: unknown key; known keys: dir, name, save_last, "
-                                "loggers, mlflow_tracking_uri, wandb_project, wandb_mode")
+    assert load_error(path) == (f"invalid spec:\n  {path}:6: output.zzz: unknown key; known keys: dir, name, "
+                                "save_last, loggers, mlflow_tracking_uri, wandb_project, wandb_mode")
 
 
 def test_misspelled_task_type(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ def test_debug_data_counts_what_goes_wrong_with_data(tiny_bert: Path, tmp_path: 
     dev = [("pos", "a fine film"), ("neu", "it exists"), ("neg", "a dull one")]
     spec = {
         "task": {"type": "classification"},
-        "data": {"train": str(write_tsv(tmp_path / "train.tsv", train)), "dev": str(write_tsv(tmp_path / "dev.tsv", dev)),
+        "data": {"train": str(write_tsv(tmp_path / "train.tsv", train)),
+                 "dev": str(write_tsv(tmp_path / "dev.tsv", dev)),
                  "header": True, "columns": {"label": "label", "text": "sentence"}, "max_length": 16},
         "model": {"name_or_path": str(tiny_bert)},
     }
@@ -43,7 +44,8 @@ def test_debug_data_counts_what_goes_wrong_with_data(tiny_bert: Path, tmp_path: 
 
 
 def test_debug_data_of_clean_data_finds_no_problems(tiny_bert: Path, tmp_path: Path) -> None:
-    train = [("pos", f"good film {number}") for number in range(4)] + [("neg", f"bad film {number}") for number in range(4)]
+    train = ([("pos", f"good film {number}") for number in range(4)]
+             + [("neg", f"bad film {number}") for number in range(4)])
     spec = {"task": {"type": "classification"},
             "data": {"train": str(write_tsv(tmp_path / "train.tsv", train)), "header": True,
                      "columns": {"label": "label", "text": "sentence"}},

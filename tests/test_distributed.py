@@ -47,7 +47,8 @@ def torchrun(*args: Any, env: dict[str, str] | None = None, script: str | None =
 
 def homofit(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "homofit.cli", *[str(arg) for arg in args]], capture_output=True,
-                          text=True, timeout=600, check=False, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+                          text=True, timeout=600, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
 def events(run: Path, kind: str) -> list[dict[str, Any]]:
@@ -73,7 +74,8 @@ def test_two_processes_compute_what_one_does(tmp_path: Path, tiny_bert: Path) ->
     assert one.returncode == 0, one.stderr
     two = torchrun("train", spec, "train.batch_size=4", "--run-dir", tmp_path / "two")
     assert two.returncode == 0, two.stderr
-    assert "batch 4 x 1 accumulation x 2 processes = 8" in " ".join((tmp_path / "two" / "train.log").read_text().split())
+    assert "batch 4 x 1 accumulation x 2 processes = 8" in " ".join(
+        (tmp_path / "two" / "train.log").read_text().split())
     losses_one = [line["loss"] for line in events(tmp_path / "one", "train")]
     losses_two = [line["loss"] for line in events(tmp_path / "two", "train")]
     assert len(losses_one) == 20 and losses_two == pytest.approx(losses_one, rel=1e-5, abs=1e-6)
@@ -87,7 +89,8 @@ def test_two_processes_compute_what_one_does(tmp_path: Path, tiny_bert: Path) ->
     for first, second in zip(evals_one, evals_two):
         assert second["loss"] == (first["loss"] if first["step"] == 0 else pytest.approx(first["loss"], rel=1e-5))
     for report in ("dev-step0.json", "dev-step10.json", "test-before.json"):
-        one_report, two_report = (json.loads((tmp_path / run / "reports" / report).read_text()) for run in ("one", "two"))
+        one_report, two_report = (json.loads((tmp_path / run / "reports" / report).read_text())
+                                  for run in ("one", "two"))
         assert without_loss(two_report) == without_loss(one_report)
         assert two_report["loss"] == (one_report["loss"] if "step0" in report or "before" in report
                                       else pytest.approx(one_report["loss"], rel=1e-5))

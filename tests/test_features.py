@@ -15,7 +15,7 @@ from test_train import assert_same_weights, events, write_spec
 from homofit.config import load_config
 from homofit.features import FeatureTable, TableBuilder
 from homofit.tasks import build_task
-from homofit.train import pad_batch, prepare_tokenizer, read_splits
+from homofit.train import pad_batch, read_splits
 
 DATA = Path(__file__).parent / "data"
 SPECS: dict[str, dict[str, Any]] = {
@@ -40,10 +40,9 @@ def encoded(tmp_path: Path, tokenizer_path: Path, spec: dict[str, Any]) -> list[
     config = load_config(path)
     task = build_task(config.task)
     examples = read_splits(task, config, ("train",))["train"][1]
-    task.set_labels(examples, None)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    prepare_tokenizer(task, tokenizer)
-    task.build_model(str(tokenizer_path), config.model, from_checkpoint=False)  # generation: the layout
+    task.initialize(examples, tokenizer, None)
+    task.build_model(str(tokenizer_path), config.model, tokenizer, from_checkpoint=False)  # generation: the layout
     return task.encode(examples, tokenizer, config.data)
 
 

@@ -73,7 +73,7 @@ def mutated(draw: Any, seed: bytes) -> bytes:
     return bytes(data)
 
 
-def read_only_homofit_errors(family: str, data: dict[str, Any], name: str, content: bytes) -> None:
+def read_only_homofit_errors(family: str, data: dict[str, Any], name: str, content: bytes, tokenizer: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         if family == "translation" and name == "train.en":  # line-aligned text needs its other side
@@ -84,20 +84,24 @@ def read_only_homofit_errors(family: str, data: dict[str, Any], name: str, conte
         try:
             examples = task.read(path, config.data)
             if examples:
-                task.set_labels(examples, None)
+                task.initialize(examples, tokenizer, None)
         except HomofitError:
             pass
 
 
 @pytest.mark.parametrize(("family", "data", "sample", "name"), READERS,
                          ids=[f"{family}-{name}" for family, _, _, name in READERS])
-def test_reader_raises_only_user_errors(family: str, data: dict[str, Any], sample: Path | None, name: str) -> None:
+def test_reader_raises_only_user_errors(family: str, data: dict[str, Any], sample: Path | None, name: str,
+                                        tiny_bert: Path) -> None:
+    from transformers import AutoTokenizer
+
     seed = seed_bytes(family, sample, name)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)  # relation adds its markers to it
 
     @FUZZ
     @given(content=st.one_of(mutated(seed), st.binary(max_size=200)))
     def check(content: bytes) -> None:
-        read_only_homofit_errors(family, data, name, content)
+        read_only_homofit_errors(family, data, name, content, tokenizer)
 
     check()
 

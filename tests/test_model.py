@@ -10,10 +10,10 @@ from transformers import AutoModelForTokenClassification
 
 from homofit.config import LoraConfig, ModelConfig
 from homofit.errors import HomofitError
+from homofit.heads import TokenLabelHead, grow_head
 from homofit.model import (
     apply_lora,
     freeze_parameters,
-    grow_classifier,
     resolve_model_path,
     trainable_modules,
     unwrap_adapters,
@@ -79,7 +79,7 @@ def test_freeze_all_but_head_trains_the_pooler_a_sequence_classifier_reads(tiny_
 
 
 def test_trainable_modules_folds_layers(tiny_bert: Path) -> None:
-    model = apply_lora(_model(tiny_bert), LoraConfig(r=2, target_modules=["query"]))
+    model = apply_lora(_model(tiny_bert), LoraConfig(r=2, target_modules=["query"]), ["classifier"])
     described = trainable_modules(model)
     assert "layer.*.attention.self.query.lora_A.default (128)" in described and "classifier" in described
     assert trainable_modules(_model(tiny_bert)) == "all modules"
@@ -103,14 +103,16 @@ def test_model_config_rejects_freeze_layers_without_bottom() -> None:
 def test_grow_classifier_keeps_trained_rows(tiny_bert: Path) -> None:
     model = _model(tiny_bert)
     old_weight = model.classifier.weight.detach().clone()
-    grow_classifier(model, ["O", "B-a", "I-a", "B-new", "I-new"])
+    grow_head(model, ["O", "B-a", "I-a", "B-new", "I-new"])
     assert model.classifier.out_features == 5
     torch.testing.assert_close(model.classifier.weight[:3], old_weight)
     assert model.config.id2label[3] == "B-new" and model.config.num_labels == 5
 
 
 def test_lora_trains_adapters_and_head_and_merges_to_plain_model(tiny_bert: Path) -> None:
-    model = apply_lora(_model(tiny_bert), LoraConfig(r=2, target_modules=["query", "value"]))
+    model = _model(tiny_bert)
+    assert TokenLabelHead().trainable_modules(model) == ["classifier"]  # the head LoRA trains whole
+    model = apply_lora(model, LoraConfig(r=2, target_modules=["query", "value"]), ["classifier"])
     trainable = _trainable(model)
     assert trainable and all("lora_" in name or "classifier" in name for name in trainable)
     with torch.no_grad():

@@ -64,7 +64,8 @@ def test_tensorboard_gets_every_event(tracked_run: Path) -> None:
     events.Reload()
     scalars = events.Tags()["scalars"]
     assert {"train/loss", "train/lr", "train/steps_per_s", "dev/f1", "dev/loss", "test-before/f1"} <= set(scalars)
-    assert [(item.step, pytest.approx(item.value)) for item in events.Scalars("train/loss")] == train_losses(tracked_run)
+    assert [(item.step, pytest.approx(item.value))
+            for item in events.Scalars("train/loss")] == train_losses(tracked_run)
     assert [(item.step, pytest.approx(item.value)) for item in events.Scalars("dev/f1")] == dev_f1(tracked_run)
     test = json.loads((tracked_run / "reports" / "test.json").read_text())
     assert events.Scalars("final/test/f1")[0].value == pytest.approx(test["f1"])

@@ -144,7 +144,7 @@ def test_micro_batches_hold_different_word_counts(tiny_bert: Path) -> None:
 
     task = NerTask(NerConfig(), {})
     examples = task.read(NER_DATA / "train.conll", DataConfig())
-    task.set_labels(examples, None)
+    task.initialize(examples, None, None)
     features = task.encode(examples, AutoTokenizer.from_pretrained(tiny_bert), DataConfig(max_length=64, stride=16))
     counts = [sum(label != -100 for index in batch for label in features[index]["labels"])
               for batch in epoch_batches(len(features), 4, 11, 0)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from homofit.errors import HomofitError
-from homofit.textfiles import read_text
+from homofit.textfiles import read_text, require_file
 
 
 @dataclass
@@ -31,8 +31,7 @@ def sgd_files(path: Path) -> list[Path]:
             raise HomofitError(f"{path}: no dialogues_*.json files; point data.* at an SGD split folder "
                                "(e.g. ../shared/data/sgd/train) or a JSONL file.")
         return files
-    if not path.is_file():
-        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
+    require_file(path)
     return [path]
 
 
@@ -47,7 +46,8 @@ def read_sgd(path: Path) -> list[Dialogue]:
         if not isinstance(records, list):
             raise HomofitError(f"{file}: an SGD dialogues file holds a JSON list of dialogues.")
         for position, record in enumerate(records):
-            origin = f"{file}#{record.get('dialogue_id', position)}" if isinstance(record, dict) else f"{file}#{position}"
+            origin = (f"{file}#{record.get('dialogue_id', position)}" if isinstance(record, dict)
+                      else f"{file}#{position}")
             try:
                 turns = [Turn(str(turn["speaker"]), turn["utterance"]) for turn in record["turns"]]
             except (KeyError, TypeError):

@@ -1,4 +1,5 @@
-"""Line-aligned parallel text: `NAME.en` and `NAME.de` (plain or gzip), line i of one translating line i of the other."""
+"""Line-aligned parallel text: `NAME.en` and `NAME.de` (plain or gzip), line i of one translating line i of
+the other."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from pathlib import Path
 
 from homofit.data.readers import open_text
 from homofit.errors import HomofitError
+from homofit.textfiles import require_file
 
 
 def parallel_files(path: Path, source_lang: str, target_lang: str) -> tuple[Path, Path]:
     """The source file as given (`data/train.en.gz`) and its target beside it (`data/train.de.gz`)."""
-    if not path.is_file():
-        raise HomofitError(f"{path}: data file not found (paths are relative to the current directory).")
+    require_file(path)
     for suffix in (".gz", ""):
         marker = f".{source_lang}{suffix}"
         if path.name.endswith(marker):

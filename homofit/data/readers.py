@@ -116,3 +116,12 @@ def unknown_format(path: Path, task: str, choices: tuple[str, ...]) -> HomofitEr
     """The error for a file whose format neither its name nor its content tells."""
     return HomofitError(f"{path}: cannot tell its format from the name or the first lines; {task} reads "
                         f"{', '.join(choices)}: set data.format to one of them.")
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The character span without leading or trailing white space (tokens never cover white space)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

@@ -61,7 +61,8 @@ def read_table(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                 return
             except csv.Error as error:
                 raise HomofitError(f"{path}:{last_line + 1}: malformed {_format_name(delimiter)} ({error}); "
-                                   "a quote that opens a cell must close it, and quotes inside one are doubled.") from None
+                                   "a quote that opens a cell must close it, "
+                                   "and quotes inside one are doubled.") from None
             first_line, last_line = last_line + 1, reader.line_num
             if any(cell.strip() for cell in cells):
                 yield first_line, cells
@@ -116,17 +117,10 @@ def _pick_from_jsonl(path: Path, columns: dict[str, int | str], required: set[st
             if name in record and record[name] is not None:
                 fields[key] = record[name]
             elif key in required:
-                raise HomofitError(f"{path}:{line}: no '{name}' field; set data.columns.{key} to the field that holds it.")
+                raise HomofitError(f"{path}:{line}: no '{name}' field; "
+                                   f"set data.columns.{key} to the field that holds it.")
         records.append(Record(fields, line, f"{path}:{line}"))
     return records
-
-
-def is_file(path_or_text: str) -> bool:
-    """Whether a command-line argument names a file; raw text may be too long, or too odd, to be a file name."""
-    try:
-        return Path(path_or_text).is_file()
-    except (OSError, ValueError):
-        return False
 
 
 def _format_name(delimiter: str) -> str:

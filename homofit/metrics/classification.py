@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from homofit.metrics import precision_recall_f1
+
 
 def single_label_report(gold: Sequence[str], predicted: Sequence[str], label_order: Sequence[str]) -> dict[str, Any]:
     """One label per example. Headline keys: `accuracy`, `macro_f1`, `weighted_f1`.
@@ -38,7 +40,8 @@ def single_label_report(gold: Sequence[str], predicted: Sequence[str], label_ord
     }
 
 
-def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], label_order: Sequence[str]) -> dict[str, Any]:
+def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]],
+                       label_order: Sequence[str]) -> dict[str, Any]:
     """Any number of labels per example. `accuracy` is exact-set accuracy (sklearn's subset accuracy);
     `macro_f1` and `weighted_f1` average the per-label F1 scores, `averages.micro` pools every decision.
 
@@ -47,7 +50,8 @@ def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], 
     labels = present_labels(label_order, gold, predicted)
     per_class, binary = {}, {}
     for label in labels:
-        true_positive = sum(label in gold_set and label in predicted_set for gold_set, predicted_set in zip(gold, predicted, strict=True))
+        true_positive = sum(label in gold_set and label in predicted_set
+                            for gold_set, predicted_set in zip(gold, predicted, strict=True))
         predicted_count = sum(label in predicted_set for predicted_set in predicted)
         support = sum(label in gold_set for gold_set in gold)
         per_class[label] = precision_recall_f1(true_positive, predicted_count, support)
@@ -70,19 +74,12 @@ def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], 
     }
 
 
-def present_labels(label_order: Sequence[str], gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> list[str]:
+def present_labels(label_order: Sequence[str], gold: Sequence[Sequence[str]],
+                   predicted: Sequence[Sequence[str]]) -> list[str]:
     """Labels seen in gold or predicted: those of `label_order` in its order, then any others sorted."""
     seen = {label for labels in [*gold, *predicted] for label in labels}
     ordered = [label for label in label_order if label in seen]
     return ordered + sorted(seen - set(ordered))
-
-
-def precision_recall_f1(true_positive: int, predicted: int, support: int) -> dict[str, Any]:
-    """Scores of one class; a ratio with nothing to divide by is 0 (sklearn's zero_division=0)."""
-    precision = true_positive / predicted if predicted else 0.0
-    recall = true_positive / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1-score": f1, "support": support}
 
 
 def average_scores(per_class: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -132,7 +129,8 @@ def format_binary_matrices(per_class: dict[str, list[list[int]]]) -> str:
     width = max(len(label) for label in [*per_class, "label"])
     lines = [f"{'label':<{width}}  {'tp':>7} {'fp':>7} {'fn':>7} {'tn':>7}"]
     for label, ((true_negative, false_positive), (false_negative, true_positive)) in per_class.items():
-        lines.append(f"{label:<{width}}  {true_positive:>7d} {false_positive:>7d} {false_negative:>7d} {true_negative:>7d}")
+        lines.append(f"{label:<{width}}  {true_positive:>7d} {false_positive:>7d} "
+                     f"{false_negative:>7d} {true_negative:>7d}")
     return "\n".join(lines)
 
 
@@ -141,7 +139,8 @@ def format_classification_report(report: dict[str, Any]) -> str:
     lines = [format_scores_table(report["per_class"], report["averages"], report["accuracy"], report["examples"]), ""]
     matrix = report["confusion_matrix"]
     if "matrix" in matrix:
-        lines += ["Confusion matrix (rows: gold label, columns: predicted label)", format_confusion_matrix(matrix["labels"], matrix["matrix"])]
+        lines += ["Confusion matrix (rows: gold label, columns: predicted label)",
+                  format_confusion_matrix(matrix["labels"], matrix["matrix"])]
     else:
         lines += ["Accuracy is exact-set accuracy: every label of an example right, and no other.", "",
                   "Per-label decisions", format_binary_matrices(matrix["per_class"])]

@@ -7,6 +7,8 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from homofit.metrics import precision_recall_f1
+
 
 def entity_report(gold: list[list[str]], predicted: list[list[str]], unscored_words: int = 0) -> dict[str, Any]:
     """seqeval's entity-level report in strict IOB2 mode, plus token-level scores.
@@ -50,10 +52,7 @@ def token_report(gold: list[list[str]], predicted: list[list[str]]) -> dict[str,
                 correct += 1
     per_tag = {}
     for tag in sorted(set(gold_count) | set(predicted_count)):
-        precision = true_positive[tag] / predicted_count[tag] if predicted_count[tag] else 0.0
-        recall = true_positive[tag] / gold_count[tag] if gold_count[tag] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_tag[tag] = {"precision": precision, "recall": recall, "f1-score": f1, "support": gold_count[tag]}
+        per_tag[tag] = precision_recall_f1(true_positive[tag], predicted_count[tag], gold_count[tag])
     return {"accuracy": correct / total if total else 0.0, "per_tag": per_tag}
 
 

@@ -18,10 +18,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from homofit.metrics import precision_recall_f1
 from homofit.metrics.classification import (
     format_confusion_matrix,
     format_scores_table,
-    precision_recall_f1,
     single_label_report,
 )
 
@@ -35,7 +35,8 @@ def relation_type(label: str) -> str:
     return DIRECTION.sub("", label)
 
 
-def semeval_scores(gold: Sequence[str], predicted: Sequence[str], negative_label: str | None, way: Way) -> dict[str, Any]:
+def semeval_scores(gold: Sequence[str], predicted: Sequence[str], negative_label: str | None,
+                   way: Way) -> dict[str, Any]:
     """Per-class and averaged P/R/F1 computed exactly as the official scorer does for one of its three ways."""
     as_class = (lambda label: label) if way == "labels" else relation_type
     correct: Counter[str] = Counter()
@@ -111,7 +112,7 @@ def _official_table(per_class: dict[str, dict[str, Any]]) -> str:
     width = max(len(name) for name in [*per_class, "relation"])
     lines = [f"{'relation':>{width}}  precision    recall  f1-score   correct  proposed  wrong dir   support", ""]
     for name, scores in per_class.items():
-        lines.append(f"{name:>{width}}  {scores['precision']:>9.4f} {scores['recall']:>9.4f} {scores['f1-score']:>9.4f} "
-                     f"{scores['correct']:>9d} {scores['proposed']:>9d} {scores['wrong_direction']:>10d} "
-                     f"{scores['support']:>9d}")
+        lines.append(f"{name:>{width}}  {scores['precision']:>9.4f} {scores['recall']:>9.4f} "
+                     f"{scores['f1-score']:>9.4f} {scores['correct']:>9d} {scores['proposed']:>9d} "
+                     f"{scores['wrong_direction']:>10d} {scores['support']:>9d}")
     return "\n".join(lines)

@@ -13,17 +13,17 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from homofit.config import StrictModel
 from homofit.data.readers import detect_format
-from homofit.data.tables import Record, is_file, read_records
+from homofit.data.tables import Record, read_records
 from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import HomofitError
-from homofit.tasks import register
-from homofit.textfiles import text_lines
+from homofit.heads import SequenceLabelHead
+from homofit.tasks import Task, register
+from homofit.textfiles import input_path, text_lines
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
+    from homofit.config import DataConfig
     from homofit.outcomes import Outcomes
 
 COLUMN_KEYS = ("text", "text_pair", "label")
@@ -80,30 +80,19 @@ class ClassPrediction:
 
 
 @register
-class ClassificationTask:
+class ClassificationTask(Task):
     name: ClassVar[str] = "classification"
     config_type: ClassVar[type] = ClassificationConfig
     headline_metric: str = "accuracy"
     headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "weighted_f1")
-    # the starter spec's values beside the schema's defaults (`homofit init classification`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/train.csv',
-                  'dev': 'data/dev.csv',
-                  'test': 'data/test.csv',
-                  'columns': {'text': 'text', 'label': 'label'},
-                  'header': None,
-                  'max_length': 128},
-         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2', 'freeze': 'none'},
-         'train': {'epochs': 3,
-                   'batch_size': 32,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'accuracy', 'patience': 3},
-                   'seed': 42}})
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"train": "data/train.csv", "dev": "data/dev.csv", "test": "data/test.csv",
+                 "columns": {"text": "text", "label": "label"}},
+        "train": {"batch_size": 32, "early_stopping": {"metric": "accuracy", "patience": 3}}}
 
     def __init__(self, config: ClassificationConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = list(state.get("labels", []))
-        self.class_weights: list[float] | None = None
+        super().__init__(config, state)
+        self.head = SequenceLabelHead(config.multi_label, len(self.labels))
         # exact-set accuracy is harsh on multi-label data: select checkpoints by macro-F1 there
         self.headline_metric = "macro_f1" if config.multi_label else "accuracy"
 
@@ -115,8 +104,8 @@ class ClassificationTask:
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[TextExample]:
         """A JSONL, CSV or TSV file as in training (labels optional), or raw text: one input a line
         (TAB between the two texts of a pair)."""
-        path = Path(path_or_text)
-        if is_file(path_or_text):
+        path = input_path(path_or_text)
+        if path is not None:
             file_format = detect_format(path, "auto")
             if file_format in TEXT_FORMATS:
                 columns = self._columns(data)
@@ -197,9 +186,11 @@ class ClassificationTask:
             raise HomofitError(f"{source}: label {value!r} is neither one of task.label_names nor an index into "
                                f"them (0..{len(names) - 1}).") from None
 
-    def set_labels(self, train_examples: list[TextExample], previous: list[str] | None) -> list[str]:
+    def initialize(self, train_examples: list[TextExample], tokenizer: PreTrainedTokenizerBase,
+                   previous_state: dict[str, Any] | None) -> list[str]:
         """Labels in a stable order: task.label_names, else sorted (numbers by value), labels new to a
-        checkpoint after its own."""
+        checkpoint after its own; and the class weights of the loss."""
+        previous = (previous_state or {}).get("labels")
         found = {label for example in train_examples for label in example.labels or []}
         ordered = list(self.config.label_names) if self.config.label_names else sorted(found, key=_natural_order)
         if len(ordered) < (1 if self.config.multi_label else 2):
@@ -207,7 +198,7 @@ class ClassificationTask:
                                "a classifier needs at least two.")
         new = [label for label in ordered if label not in (previous or [])]
         self.labels = [*previous, *new] if previous else ordered
-        self.class_weights = self._class_weights(train_examples)
+        self.head = SequenceLabelHead(self.config.multi_label, len(self.labels), self._class_weights(train_examples))
         return new if previous else []
 
     def _class_weights(self, train_examples: list[TextExample]) -> list[float] | None:
@@ -226,25 +217,6 @@ class ClassificationTask:
         if self.config.multi_label:
             return [(total - counts[label]) / counts[label] if counts[label] else 1.0 for label in self.labels]
         return [total / (len(counts) * counts[label]) if counts[label] else 1.0 for label in self.labels]
-
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        from transformers import AutoModelForSequenceClassification
-
-        from homofit.model import grow_classifier, load_backbone_config, load_pretrained
-
-        problem_type = "multi_label_classification" if self.config.multi_label else "single_label_classification"
-        if from_checkpoint:
-            config = load_backbone_config(model_path, model_config)
-            model = load_pretrained(AutoModelForSequenceClassification, model_path, config)
-            if len(self.labels) > model.config.num_labels:
-                grow_classifier(model, self.labels)
-            return model
-        id2label = dict(enumerate(self.labels))
-        config = load_backbone_config(model_path, model_config, id2label=id2label, problem_type=problem_type,
-                                      label2id={label: index for index, label in id2label.items()})
-        return load_pretrained(AutoModelForSequenceClassification, model_path, config)
 
     def encode(self, examples: list[TextExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
         """One feature per example; an input longer than data.max_length is cut (the longer text of a pair
@@ -272,61 +244,6 @@ class ClassificationTask:
                 feature["labels"] = ids if self.config.multi_label else (ids[0] if ids else IGNORE_INDEX)
             features.append(feature)
         return features
-
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        import torch
-
-        width = max(len(feature["input_ids"]) for feature in features)
-        pad_id = tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            input_ids[row, :length] = torch.tensor(feature["input_ids"])
-            attention_mask[row, :length] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in features[0]:
-            token_type_ids = torch.zeros((len(features), width), dtype=torch.long)
-            for row, feature in enumerate(features):
-                token_type_ids[row, : len(feature["token_type_ids"])] = torch.tensor(feature["token_type_ids"])
-            batch["token_type_ids"] = token_type_ids
-        if "labels" in features[0]:
-            if self.config.multi_label:
-                labels = torch.zeros((len(features), len(self.labels)), dtype=torch.float)
-                for row, feature in enumerate(features):
-                    labels[row, feature["labels"]] = 1.0
-            else:
-                labels = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)
-            batch["labels"] = labels
-        return batch
-
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Single-label: cross-entropy summed over the examples, each counted by its class weight (1 without
-        weights). Multi-label: binary cross-entropy summed over every (example, label) pair, the unit."""
-        return self._loss_of(model(**_model_inputs(batch)).logits.float(), batch)
-
-    def _loss_of(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
-
-        from homofit.losses import summed_cross_entropy
-
-        weights = None
-        if self.class_weights is not None:
-            weights = torch.tensor(self.class_weights, dtype=torch.float, device=logits.device)
-        if self.config.multi_label:
-            total = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=weights,
-                                                                         reduction="sum")
-            return total, torch.tensor(batch["labels"].numel(), device=logits.device)
-        return summed_cross_entropy(logits, batch["labels"], weights)
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.evaluate_batch(model, batch)[0]
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        logits = model(**_model_inputs(batch)).logits.float()
-        loss = self._loss_of(logits, batch) if "labels" in batch else None
-        probabilities = logits.sigmoid() if self.config.multi_label else logits.softmax(dim=-1)
-        return list(probabilities.cpu().numpy()), loss
 
     def decode(self, examples: list[TextExample], features: list[dict], outputs: list[Any]) -> list[ClassPrediction]:
         predictions: list[ClassPrediction | None] = [None] * len(examples)
@@ -370,7 +287,6 @@ class ClassificationTask:
             save_confusion_matrix_png(matrix["labels"], matrix["matrix"], folder / f"{name}.confusion.png",
                                       f"{name}: accuracy {report['accuracy']:.4f}")
 
-
     def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
         """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
         from homofit.outcomes import label_outcomes, multi_label_outcomes
@@ -401,14 +317,6 @@ class ClassificationTask:
     def input_text(self, example: TextExample) -> str:
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return example.text if example.text_pair is None else f"{example.text}\n{example.text_pair}"
-
-    def state(self) -> dict[str, Any]:
-        return {"labels": self.labels}
-
-
-def _model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {key: value for key, value in batch.items() if key != "labels"}
-
 
 def _natural_order(label: str) -> tuple[int, int, str]:
     """Numeric labels by value ('2' before '10'), then the others alphabetically."""

@@ -15,21 +15,17 @@ from homofit.data.dialogue import Turn, read_sgd, response_examples, turns_from_
 from homofit.data.readers import detect_format, open_text, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
-    GeneratedText,
+    GenerationTask,
     GenerationTaskConfig,
     PromptSource,
     SourceTurn,
-    TextGenerator,
-    existing_path,
 )
 from homofit.tasks import register
+from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
-    from homofit.outcomes import Outcomes
+    from homofit.config import DataConfig
 
 
 class DialogueConfig(GenerationTaskConfig):
@@ -50,30 +46,18 @@ class DialogueExample:
 
 
 @register
-class DialogueTask:
+class DialogueTask(GenerationTask):
     name: ClassVar[str] = "dialogue"
     config_type: ClassVar[type] = DialogueConfig
     headline_metric: ClassVar[str] = "bleu"  # for early stopping on perplexity set metric: perplexity, mode: min
     headline_metrics: ClassVar[tuple[str, ...]] = ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2")
-    # the starter spec's values beside the schema's defaults (`homofit init dialogue`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/sgd/train',
-                  'dev': 'data/sgd/dev',
-                  'test': 'data/sgd/test',
-                  'max_length': 256},
-         'model': {'name_or_path': 'HuggingFaceTB/SmolLM2-135M-Instruct',
-                   'gguf_file': 'SmolLM2-135M-Instruct.Q4_1.gguf'},
-         'train': {'epochs': 1,
-                   'batch_size': 8,
-                   'eval_batch_size': 16,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'perplexity', 'mode': 'min', 'patience': 2},
-                   'seed': 42}})
-
-    def __init__(self, config: DialogueConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = []
-        self.generator = TextGenerator(config, layout=state.get("layout"))
+    sentence_metric: ClassVar[str] = "sentence_rougeL"
+    lower_is_better: ClassVar[frozenset[str]] = frozenset({"perplexity"})
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"train": "data/sgd/train", "dev": "data/sgd/dev", "test": "data/sgd/test", "max_length": 256},
+        "model": {"name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+        "train": {"epochs": 1, "batch_size": 8, "eval_batch_size": 16,
+                  "early_stopping": {"metric": "perplexity", "mode": "min", "patience": 2}}}
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -126,7 +110,7 @@ class DialogueTask:
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[DialogueExample]:
         """JSONL or SGD files (responses optional), or raw text: each line one turn by the other speaker."""
-        path = existing_path(path_or_text)
+        path = input_path(path_or_text)
         if path is not None and (path.is_dir() or detect_format(path, data.format) in {"jsonl", "json"}):
             return self.read(path, data, need_response=False)
         speaker = self._string_speakers("predict input")[0]
@@ -134,15 +118,9 @@ class DialogueTask:
         return [DialogueExample([Turn(speaker, line.strip())], [], f"line {number}")
                 for number, line in enumerate(lines, 1) if line.strip()]
 
-    def set_labels(self, train_examples: list[DialogueExample], previous: list[str] | None) -> list[str]:
-        return []
+    # -- prompts, scores and reports ---------------------------------------------------------------------
 
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        return self.generator.build_model(model_path, model_config, from_checkpoint)
-
-    def prompt_source(self, example: DialogueExample) -> PromptSource:
+    def prompt_source(self, example: DialogueExample, layout: str) -> PromptSource:
         """The last context_turns turns; over max_length, the oldest turns (then tokens) are dropped first."""
         turns = [SourceTurn(turn.text, self.config.speakers.get(turn.speaker, turn.speaker),
                             "assistant" if turn.speaker == self.config.respond_as else "user")
@@ -150,74 +128,33 @@ class DialogueTask:
         respond_tag = self.config.speakers.get(self.config.respond_as, self.config.respond_as)
         return PromptSource(self.config.prefix, turns, cut="start", respond_tag=respond_tag)
 
-    def encode(self, examples: list[DialogueExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
-        targets = [example.references[0] if example.references else None for example in examples]
-        return self.generator.encode([self.prompt_source(example) for example in examples], targets, tokenizer, data)
+    def record_input(self, example: DialogueExample) -> list[dict[str, str]]:
+        return [{"speaker": turn.speaker, "text": turn.text} for turn in example.turns[-self.config.context_turns :]]
 
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        return self.generator.collate(features, tokenizer)
-
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.generator.loss(model, batch)
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.generator.predict_batch(model, batch)
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        return self.generator.evaluate_batch(model, batch)
-
-    def decode(self, examples: list[DialogueExample], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
-        return self.generator.decode(features, outputs)
-
-    # -- scores and reports -----------------------------------------------------------------------------
-
-    def score(self, examples: list[DialogueExample], predictions: list[GeneratedText]) -> dict[str, Any]:
+    def metrics(self, hypotheses: list[str], examples: list[DialogueExample],
+                likelihood: dict[str, Any]) -> dict[str, Any]:
         from homofit.metrics.generation import corpus_bleu, distinct_n, rouge
 
-        responses = [prediction.text for prediction in predictions]
         references = [example.references for example in examples]
-        likelihood = self.generator.likelihood_report(predictions)
-        bleu = corpus_bleu(responses, references)
+        bleu = corpus_bleu(hypotheses, references)
         return {
             "perplexity": likelihood["perplexity"],
             "bleu": bleu["score"],
-            "rougeL": rouge(responses, references)["rougeL"],
-            "distinct_1": distinct_n(responses, 1),
-            "distinct_2": distinct_n(responses, 2),
+            "rougeL": rouge(hypotheses, references)["rougeL"],
+            "distinct_1": distinct_n(hypotheses, 1),
+            "distinct_2": distinct_n(hypotheses, 2),
             "bleu_signature": bleu["signature"],
             "reference_tokens": likelihood["tokens"],
-            "outputs": self.generator.output_report(predictions),
-            "generation": self.generator.settings_report() | {
-                "context_turns": self.config.context_turns, "respond_as": self.config.respond_as,
-                "speakers": self.config.speakers, "prefix": self.config.prefix},
         }
 
-    def format_report(self, report: dict[str, Any]) -> str:
-        from homofit.generation import format_generation_report
+    def report_notes(self, report: dict[str, Any]) -> list[str]:
+        return [f"perplexity of the reference responses over {report['reference_tokens']} tokens (lower is better)",
+                f"BLEU signature  {report['bleu_signature']}"]
 
-        notes = [f"perplexity of the reference responses over {report['reference_tokens']} tokens (lower is better)",
-                 f"BLEU signature  {report['bleu_signature']}"]
-        return format_generation_report(report, ("perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"), notes)
-
-
-    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
-        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
-        from homofit.outcomes import generation_outcomes
-
-        return generation_outcomes(records, "sentence_rougeL", fail_below)
-
-    def prediction_records(self, examples: list[DialogueExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
-        from homofit.generation import generation_record
-
-        return [generation_record(example.origin,
-                                  [{"speaker": turn.speaker, "text": turn.text}
-                                   for turn in example.turns[-self.config.context_turns :]],
-                                  prediction, example.references)
-                for example, prediction in zip(examples, predictions)]
+    def extra_settings(self) -> dict[str, Any]:
+        return {"context_turns": self.config.context_turns, "respond_as": self.config.respond_as,
+                "speakers": self.config.speakers, "prefix": self.config.prefix}
 
     def input_text(self, example: DialogueExample) -> str:
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return "\n".join(turn.text for turn in example.turns)
-
-    def state(self) -> dict[str, Any]:
-        return self.generator.state()

@@ -15,14 +15,14 @@ from homofit.data.readers import detect_format, read_conll_sentences, read_jsonl
 from homofit.data.tagging import SCHEMES, spans_from_iob2, to_iob2
 from homofit.data.windows import IGNORE_INDEX, align_labels_to_subwords, word_windows
 from homofit.errors import HomofitError
-from homofit.tasks import register
-from homofit.textfiles import text_lines
+from homofit.heads import TokenLabelHead
+from homofit.tasks import Task, register
+from homofit.textfiles import input_path, text_lines
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
+    from homofit.config import DataConfig
     from homofit.outcomes import Outcomes
 
 WORD_PATTERN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
@@ -51,28 +51,17 @@ class NerPrediction:
 
 
 @register
-class NerTask:
+class NerTask(Task):
     name: ClassVar[str] = "ner"
     config_type: ClassVar[type] = NerConfig
     headline_metric: ClassVar[str] = "f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "f1")
-    # the starter spec's values beside the schema's defaults (`homofit init ner`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/train.conll',
-                  'dev': 'data/dev.conll',
-                  'test': 'data/test.conll',
-                  'columns': {'token': 0, 'tag': -1},
-                  'max_length': 128},
-         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2', 'freeze': 'none'},
-         'train': {'epochs': 3,
-                   'batch_size': 16,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'f1', 'patience': 3},
-                   'seed': 42}})
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"train": "data/train.conll", "dev": "data/dev.conll", "test": "data/test.conll",
+                 "columns": {"token": 0, "tag": -1}},
+        "train": {"early_stopping": {"metric": "f1", "patience": 3}}}
 
-    def __init__(self, config: NerConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = list(state.get("labels", []))
+    head = TokenLabelHead()
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -162,8 +151,8 @@ class NerTask:
         return to_iob2(tags, self.config.scheme)
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[NerExample]:
-        path = Path(path_or_text)
-        if _is_file(path):
+        path = input_path(path_or_text)
+        if path is not None:
             file_format = detect_format(path, data.format)
             if file_format == "jsonl" and path.suffix != ".txt":
                 return self._read_jsonl(path, data.columns, labeled=False)
@@ -174,7 +163,10 @@ class NerTask:
             lines = path_or_text.splitlines()
         return [_example_from_text(line, f"line {number}") for number, line in enumerate(lines, 1) if line.strip()]
 
-    def set_labels(self, train_examples: list[NerExample], previous: list[str] | None) -> list[str]:
+    def initialize(self, train_examples: list[NerExample], tokenizer: PreTrainedTokenizerBase,
+                   previous_state: dict[str, Any] | None) -> list[str]:
+        """The tags of the training data: O, then B- and I- of each entity type; a checkpoint's first."""
+        previous = (previous_state or {}).get("labels")
         seen = {tag for example in train_examples for tag in example.tags or []}
         types = sorted({tag[2:] for tag in seen if tag != "O"})
         found = ["O"] + [f"{prefix}-{entity_type}" for entity_type in types for prefix in ("B", "I")]
@@ -184,25 +176,6 @@ class NerTask:
         new = [label for label in found if label not in previous]
         self.labels = [*previous, *new]
         return new
-
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        from transformers import AutoModelForTokenClassification
-
-        from homofit.model import grow_classifier, load_backbone_config, load_pretrained
-
-        if from_checkpoint:
-            config = load_backbone_config(model_path, model_config)
-            model = load_pretrained(AutoModelForTokenClassification, model_path, config)
-            if len(self.labels) > model.config.num_labels:
-                grow_classifier(model, self.labels)
-            return model
-        id2label = dict(enumerate(self.labels))
-        config = load_backbone_config(
-            model_path, model_config, id2label=id2label, label2id={label: i for i, label in id2label.items()}
-        )
-        return load_pretrained(AutoModelForTokenClassification, model_path, config)
 
     def encode(self, examples: list[NerExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
         from homofit.model import special_token_frame
@@ -236,43 +209,6 @@ class NerTask:
                     feature["labels"] = align_labels_to_subwords(word_ids, [*word_labels, IGNORE_INDEX])
                 features.append(feature)
         return features
-
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        import torch
-
-        width = max(len(feature["input_ids"]) for feature in features)
-        pad_id = tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            input_ids[row, :length] = torch.tensor(feature["input_ids"])
-            attention_mask[row, :length] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "labels" in features[0]:
-            labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
-            for row, feature in enumerate(features):
-                labels[row, : len(feature["labels"])] = torch.tensor(feature["labels"])
-            batch["labels"] = labels
-        return batch
-
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-entropy summed over the labelled words (each word's first subword): the unit is a word."""
-        from homofit.losses import summed_cross_entropy
-
-        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
-        return summed_cross_entropy(logits, batch["labels"])
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.evaluate_batch(model, batch)[0]
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        from homofit.losses import summed_cross_entropy
-
-        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
-        loss = summed_cross_entropy(logits, batch["labels"]) if "labels" in batch else None
-        best = logits.float().softmax(dim=-1).max(dim=-1)
-        return list(zip(best.indices.cpu().numpy(), best.values.cpu().numpy())), loss
 
     def decode(self, examples: list[NerExample], features: list[dict], outputs: list[Any]) -> list[NerPrediction]:
         """Each word takes the label its first subword got in the window that owns the word."""
@@ -342,10 +278,6 @@ class NerTask:
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return " ".join(example.tokens)
 
-    def state(self) -> dict[str, Any]:
-        return {"labels": self.labels}
-
-
 def _column_index(columns: dict[str, int | str], key: str, default: int) -> int:
     unknown = set(columns) - {"token", "tag", "tokens", "tags"}
     if unknown:
@@ -354,14 +286,6 @@ def _column_index(columns: dict[str, int | str], key: str, default: int) -> int:
     if not isinstance(value, int):
         raise HomofitError(f"data.columns.{key}: CoNLL columns are chosen by index (0 = first, -1 = last), got '{value}'.")
     return value
-
-
-def _is_file(path: Path) -> bool:
-    """Whether `path` names a file; raw text may be too long, or too odd, to be a file name at all."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
 
 
 def _cell_index(column: int, cells: list[str]) -> int | None:

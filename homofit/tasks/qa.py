@@ -19,23 +19,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from homofit.config import StrictModel
-from homofit.data.readers import detect_format
+from homofit.data.readers import detect_format, strip_span
 from homofit.data.squad import JSONL_KEYS, QaExample, read_qa_jsonl, read_squad_json
-from homofit.data.tables import is_file
 from homofit.errors import HomofitError
-from homofit.tasks import register
+from homofit.heads import SpanHead
+from homofit.tasks import Task, register
+from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
     import numpy
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
+    from homofit.config import DataConfig
     from homofit.outcomes import Outcomes
 
 log = logging.getLogger("homofit")
-
-LABEL_KEYS = ("start_positions", "end_positions")
 
 
 class QaConfig(StrictModel):
@@ -85,30 +83,21 @@ class EncodeStats:
 
 
 @register
-class QaTask:
+class QaTask(Task):
     name: ClassVar[str] = "qa"
     config_type: ClassVar[type] = QaConfig
     headline_metric: ClassVar[str] = "f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact",
                                                    "NoAns_f1")
-    # the starter spec's values beside the schema's defaults (`homofit init qa`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/train.json',
-                  'dev': 'data/dev.json',
-                  'test': 'data/test.json',
-                  'columns': {},
-                  'max_length': 384,
-                  'stride': 128},
-         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
-         'train': {'epochs': 2,
-                   'batch_size': 32,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'f1', 'patience': 2},
-                   'seed': 42}})
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"train": "data/train.json", "dev": "data/dev.json", "test": "data/test.json", "max_length": 384,
+                 "stride": 128},
+        "train": {"epochs": 2, "batch_size": 32, "early_stopping": {"metric": "f1", "patience": 2}}}
+
+    head = SpanHead()
 
     def __init__(self, config: QaConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = []
+        super().__init__(config, state)
         self.version: str = state.get("version", config.version)
         self.last_encode_stats = EncodeStats()
 
@@ -124,8 +113,9 @@ class QaTask:
                            "set data.format: json or jsonl.")
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[QaExample]:
-        if is_file(path_or_text):  # raw text may be too long to be a file name
-            return self.read(Path(path_or_text), data)
+        path = input_path(path_or_text)
+        if path is not None:
+            return self.read(path, data)
         keys = _jsonl_keys(data.columns)
         examples = []
         for number, line in enumerate(path_or_text.splitlines(), 1):
@@ -145,8 +135,12 @@ class QaTask:
                                       record[keys["context"]], None, "", f"line {number}"))
         return examples
 
-    def set_labels(self, train_examples: list[QaExample], previous: list[str] | None) -> list[str]:
-        """QA has no label set; this fixes the SQuAD version from the training data instead."""
+    def initialize(self, train_examples: list[QaExample], tokenizer: PreTrainedTokenizerBase,
+                   previous_state: dict[str, Any] | None) -> list[str]:
+        """QA has no label set; the training data fixes the SQuAD version instead (v2 when a question has no
+        answer), unless a checkpoint being trained again already fixed it."""
+        if previous_state and previous_state.get("version") and self.version == "auto":
+            self.version = previous_state["version"]
         unanswerable = sum(example.answers == [] for example in train_examples)
         if self.version == "auto":
             self.version = "v2" if unanswerable else "v1"
@@ -154,16 +148,6 @@ class QaTask:
             raise HomofitError(f"task.version: v1, but {unanswerable} training questions have no answer; "
                                "set task.version: v2 (or auto) to train and score 'no answer'.")
         return []
-
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        from transformers import AutoModelForQuestionAnswering
-
-        from homofit.model import load_backbone_config, load_pretrained
-
-        config = load_backbone_config(model_path, model_config)
-        return load_pretrained(AutoModelForQuestionAnswering, model_path, config)
 
     def encode(self, examples: list[QaExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
         """Each question becomes one or more windows over its context; see the module docstring."""
@@ -233,56 +217,6 @@ class QaTask:
                                f"set data.stride below {room} or raise data.max_length.")
         return fitted
 
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        """Pad to the longest window of the batch; offsets and indices stay in the features."""
-        import torch
-
-        width = max(len(feature["input_ids"]) for feature in features)
-        input_ids = torch.full((len(features), width), tokenizer.pad_token_id or 0, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            input_ids[row, :length] = torch.tensor(feature["input_ids"])
-            attention_mask[row, :length] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in features[0]:
-            token_type_ids = torch.zeros((len(features), width), dtype=torch.long)
-            for row, feature in enumerate(features):
-                token_type_ids[row, : len(feature["token_type_ids"])] = torch.tensor(feature["token_type_ids"])
-            batch["token_type_ids"] = token_type_ids
-        if LABEL_KEYS[0] in features[0]:
-            for key in LABEL_KEYS:
-                batch[key] = torch.tensor([feature[key] for feature in features], dtype=torch.long)
-        return batch
-
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mean of the start and end cross-entropies, summed over windows: the unit is a window
-        (as transformers' QA heads, which ignore positions clamped past the window)."""
-        return self._loss_of(model(**{key: value for key, value in batch.items() if key not in LABEL_KEYS}), batch)
-
-    def _loss_of(self, outputs: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
-
-        ignored = outputs.start_logits.size(1)
-        starts = batch["start_positions"].clamp(0, ignored)
-        ends = batch["end_positions"].clamp(0, ignored)
-        cross_entropy = torch.nn.functional.cross_entropy
-        total = (cross_entropy(outputs.start_logits.float(), starts, ignore_index=ignored, reduction="sum")
-                 + cross_entropy(outputs.end_logits.float(), ends, ignore_index=ignored, reduction="sum")) / 2
-        return total, (starts != ignored).sum()
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.evaluate_batch(model, batch)[0]
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        inputs = {key: value for key, value in batch.items() if key not in LABEL_KEYS}
-        outputs = model(**inputs)
-        loss = self._loss_of(outputs, batch) if all(key in batch for key in LABEL_KEYS) else None
-        lengths = inputs["attention_mask"].sum(dim=1).tolist()
-        starts = outputs.start_logits.float().cpu().numpy()
-        ends = outputs.end_logits.float().cpu().numpy()
-        return [(start[:length], end[:length]) for start, end, length in zip(starts, ends, lengths)], loss
-
     def decode(self, examples: list[QaExample], features: list[dict], outputs: list[Any]) -> list[QaPrediction]:
         windows: dict[int, list[WindowLogits]] = defaultdict(list)
         for feature, (start_logits, end_logits) in zip(features, outputs):
@@ -348,15 +282,6 @@ class QaTask:
 
 
 # -- windows and offsets (pure functions) -----------------------------------------------------------------
-
-
-def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """The character span without leading or trailing white space (tokens never cover white space)."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def answer_token_span(offsets: list[tuple[int, int] | None], start_char: int, end_char: int) -> tuple[int, int] | None:

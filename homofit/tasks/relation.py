@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from homofit.config import StrictModel
-from homofit.data.readers import detect_format, open_text
-from homofit.data.tables import Record, is_file, read_records
+from homofit.data.readers import detect_format, open_text, strip_span
+from homofit.data.tables import Record, read_records
 from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import HomofitError
-from homofit.tasks import register
+from homofit.heads import EntityStartHead, SequenceLabelHead
+from homofit.tasks import Task, register
+from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from homofit.config import DataConfig, ModelConfig
@@ -89,30 +90,19 @@ class RelationPrediction:
 
 
 @register
-class RelationTask:
+class RelationTask(Task):
     name: ClassVar[str] = "relation"
     config_type: ClassVar[type] = RelationConfig
     headline_metric: ClassVar[str] = "official_macro_f1"
     headline_metrics: ClassVar[tuple[str, ...]] = ("official_macro_f1", "micro_f1", "accuracy")
-    # the starter spec's values beside the schema's defaults (`homofit init relation`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/train.jsonl',
-                  'dev': 'data/dev.jsonl',
-                  'test': 'data/test.jsonl',
-                  'columns': {'text': 'text', 'head': 'head', 'tail': 'tail', 'label': 'label'},
-                  'max_length': 128},
-         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
-         'train': {'epochs': 5,
-                   'batch_size': 32,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'official_macro_f1', 'patience': 3},
-                   'seed': 42}})
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"columns": {"text": "text", "head": "head", "tail": "tail", "label": "label"}},
+        "train": {"epochs": 5, "batch_size": 32, "early_stopping": {"metric": "official_macro_f1", "patience": 3}}}
 
     def __init__(self, config: RelationConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = list(state.get("labels", []))
+        super().__init__(config, state)
         self.entity_types: list[str] = list(state.get("entity_types", []))
-        self.vocab_size: int | None = None
+        self.head = SequenceLabelHead() if config.head == "pooled" else EntityStartHead()
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -121,8 +111,8 @@ class RelationTask:
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[RelationExample]:
         """A data file as in training (labels optional), or raw text with <e1>..</e1> and <e2>..</e2>, one a line."""
-        if is_file(path_or_text):
-            path = Path(path_or_text)
+        path = input_path(path_or_text)
+        if path is not None:
             file_format = detect_format(path, "auto")
             if file_format in {"jsonl", "csv", "tsv"} or _is_semeval_file(path):
                 return self._read(path, file_format, data, labeled=False)
@@ -222,7 +212,12 @@ class RelationTask:
                                    f"{tail.end}) overlap; markers can enclose one entity inside another, not cross.")
         return RelationExample(text, head, tail, label.strip() if label else label, source, example_id)
 
-    def set_labels(self, train_examples: list[RelationExample], previous: list[str] | None) -> list[str]:
+    def initialize(self, train_examples: list[RelationExample], tokenizer: PreTrainedTokenizerBase,
+                   previous_state: dict[str, Any] | None) -> list[str]:
+        """The relation labels (a checkpoint's first), the entity types of typed markers, and the marker
+        tokens, added to the tokenizer (which every checkpoint saves, markers included)."""
+        previous = (previous_state or {}).get("labels")
+        self.entity_types = list((previous_state or {}).get("entity_types", []))
         found = sorted({example.label for example in train_examples if example.label is not None})
         if len(found) < 2:
             raise HomofitError(f"data.train: the training data has only the label(s) {found}; a classifier needs two.")
@@ -231,43 +226,26 @@ class RelationTask:
             self.entity_types = [*self.entity_types, *(name for name in types if name not in self.entity_types)]
         new = [label for label in found if label not in (previous or [])]
         self.labels = [*previous, *new] if previous else found
+        self.add_markers(tokenizer)
         return new if previous else []
 
-    # -- model ------------------------------------------------------------------------------------------
+    def add_markers(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Add the marker tokens to the tokenizer (a no-op for a checkpoint's tokenizer, which has them)."""
+        tokenizer.add_tokens(self.marker_tokens(), special_tokens=True)
 
     def marker_tokens(self) -> list[str]:
         if self.config.markers == "untyped":
             return ["[E1]", "[/E1]", "[E2]", "[/E2]"]
         return [f"[{tag}:{name}]" for name in self.entity_types for tag in ("E1", "/E1", "E2", "/E2")]
 
-    def prepare_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        """Add the marker tokens (a no-op for a checkpoint's tokenizer, which has them)."""
-        tokenizer.add_tokens(self.marker_tokens(), special_tokens=True)
-        self.vocab_size = len(tokenizer)
+    # -- model ------------------------------------------------------------------------------------------
 
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> Any:
-        from transformers import AutoModel, AutoModelForSequenceClassification
-
-        from homofit.heads import EntityStartClassifier
-        from homofit.model import grow_classifier, load_backbone_config, load_pretrained
-
-        if self.vocab_size is None:
-            raise RuntimeError("prepare_tokenizer must run before build_model: the embeddings need the markers")
-        overrides: dict[str, Any] = {}
-        if not from_checkpoint:
-            id2label = dict(enumerate(self.labels))
-            overrides = {"id2label": id2label, "label2id": {label: index for index, label in id2label.items()}}
-        config = load_backbone_config(model_path, model_config, **overrides)
-        if self.config.head == "pooled":
-            model = load_pretrained(AutoModelForSequenceClassification, model_path, config)
-        elif from_checkpoint:
-            model = EntityStartClassifier.from_pretrained(model_path, config)
-        else:
-            model = EntityStartClassifier(load_pretrained(AutoModel, model_path, config), len(self.labels))
-        if model.get_input_embeddings().num_embeddings < self.vocab_size:
-            model.resize_token_embeddings(self.vocab_size)
-        if len(self.labels) > model.config.num_labels:
-            grow_classifier(model, self.labels)
+    def build_model(self, model_path: str, model_config: ModelConfig, tokenizer: PreTrainedTokenizerBase,
+                    from_checkpoint: bool) -> PreTrainedModel:
+        """The head's model, its embeddings grown for the marker tokens."""
+        model = self.head.build(model_path, model_config, self.labels, from_checkpoint)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer))
         return model
 
     def encode(self, examples: list[RelationExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
@@ -279,7 +257,8 @@ class RelationTask:
         budget = data.max_length - len(prefix) - len(suffix)
         marker_ids = dict(zip(self.marker_tokens(), tokenizer.convert_tokens_to_ids(self.marker_tokens())))
         if tokenizer.unk_token_id in marker_ids.values():
-            raise RuntimeError("the tokenizer lacks the marker tokens; prepare_tokenizer must run before encode")
+            raise HomofitError("model.name_or_path: the tokenizer has no entity marker tokens; a relation checkpoint "
+                               "saves its tokenizer with them, so point at the checkpoint folder itself.")
         encoded = tokenizer([example.text for example in examples], add_special_tokens=False, return_offsets_mapping=True)
         label_ids = {label: index for index, label in enumerate(self.labels)}
         features, unfit = [], 0
@@ -336,42 +315,6 @@ class RelationTask:
             marked.append(marker_id)
         marked += ids[cursor:]
         return MarkedTokens(marked, start_of, end_of, sum(not tokens[role][2] for role in ROLES))
-
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        import torch
-
-        width = max(len(feature["input_ids"]) for feature in features)
-        pad_id = tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            input_ids[row, :length] = torch.tensor(feature["input_ids"])
-            attention_mask[row, :length] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        for key in ("head_start", "tail_start") + (("labels",) if "labels" in features[0] else ()):
-            batch[key] = torch.tensor([feature[key] for feature in features], dtype=torch.long)
-        return batch
-
-    def _model_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        keys = ("input_ids", "attention_mask") + (("head_start", "tail_start") if self.config.head == "entity_start" else ())
-        return {key: batch[key] for key in keys}
-
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-entropy summed over the examples: the unit is an example."""
-        from homofit.losses import summed_cross_entropy
-
-        return summed_cross_entropy(model(**self._model_inputs(batch)).logits, batch["labels"])
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.evaluate_batch(model, batch)[0]
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        from homofit.losses import summed_cross_entropy
-
-        logits = model(**self._model_inputs(batch)).logits
-        loss = summed_cross_entropy(logits, batch["labels"]) if "labels" in batch else None
-        return list(logits.float().softmax(dim=-1).cpu().numpy()), loss
 
     def decode(self, examples: list[RelationExample], features: list[dict], outputs: list[Any]) -> list[RelationPrediction]:
         unfit_label = self.config.negative_label or "(none)"
@@ -537,10 +480,7 @@ def _span_from_json(text: str, value: Any, role: str, source: str) -> EntitySpan
 
 def _trimmed_span(text: str, start: int, end: int, source: str, role: str) -> EntitySpan:
     """The span without surrounding white space; an empty or blank span is an error."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    start, end = strip_span(text, start, end)
     if start == end:
         raise HomofitError(f"{source}: the {role} is empty; mark at least one character.")
     return EntitySpan(start, end)

@@ -11,21 +11,17 @@ from pydantic import Field
 from homofit.data.readers import detect_format, open_text, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
-    GeneratedText,
+    GenerationTask,
     GenerationTaskConfig,
     PromptSource,
     SourceTurn,
-    TextGenerator,
-    existing_path,
 )
 from homofit.tasks import register
+from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
-    from homofit.outcomes import Outcomes
+    from homofit.config import DataConfig
 
 
 class SummarizationConfig(GenerationTaskConfig):
@@ -42,30 +38,15 @@ class SummarizationExample:
 
 
 @register
-class SummarizationTask:
+class SummarizationTask(GenerationTask):
     name: ClassVar[str] = "summarization"
     config_type: ClassVar[type] = SummarizationConfig
     headline_metric: ClassVar[str] = "rougeL"
     headline_metrics: ClassVar[tuple[str, ...]] = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-    # the starter spec's values beside the schema's defaults (`homofit init summarization`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'data': {'train': 'data/train.jsonl',
-                  'dev': 'data/dev.jsonl',
-                  'test': 'data/test.jsonl',
-                  'columns': {'document': 'document', 'summary': 'summary'},
-                  'max_length': 512},
-         'model': {'name_or_path': 'sentence-transformers/all-MiniLM-L6-v2'},
-         'train': {'epochs': 3,
-                   'batch_size': 8,
-                   'eval_batch_size': 16,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'rougeL', 'mode': 'max', 'patience': 3},
-                   'seed': 42}})
-
-    def __init__(self, config: SummarizationConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = []
-        self.generator = TextGenerator(config, layout=state.get("layout"))
+    sentence_metric: ClassVar[str] = "sentence_rougeL"
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"columns": {"document": "document", "summary": "summary"}, "max_length": 512},
+        "train": {"batch_size": 8, "eval_batch_size": 16, "early_stopping": {"metric": "rougeL", "patience": 3}}}
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -97,88 +78,47 @@ class SummarizationTask:
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[SummarizationExample]:
         """A JSONL file (summaries optional), or raw text: one document a line."""
-        path = existing_path(path_or_text)
+        path = input_path(path_or_text)
         if path is not None and detect_format(path, data.format) == "jsonl":
             return self.read(path, data, need_summary=False)
         lines = open_text(path) if path is not None else path_or_text.splitlines()
         return [SummarizationExample(line.strip(), [], f"line {number}") for number, line in enumerate(lines, 1)
                 if line.strip()]
 
-    def set_labels(self, train_examples: list[SummarizationExample], previous: list[str] | None) -> list[str]:
-        return []
+    # -- prompts, scores and reports ---------------------------------------------------------------------
 
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        return self.generator.build_model(model_path, model_config, from_checkpoint)
-
-    def _prefix(self) -> str:
+    def _prefix(self, layout: str) -> str:
         if self.config.prefix is not None:
             return self.config.prefix
-        return "" if self.generator.layout == "seq2seq" else "Summarize the following text in one sentence:\n"
+        return "" if layout == "seq2seq" else "Summarize the following text in one sentence:\n"
 
-    def encode(self, examples: list[SummarizationExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
-        """The first reference is the training target and the one whose perplexity is reported."""
-        sources = [PromptSource(self._prefix(), [SourceTurn(example.document)], cut="end") for example in examples]
-        targets = [example.references[0] if example.references else None for example in examples]
-        return self.generator.encode(sources, targets, tokenizer, data)
+    def prompt_source(self, example: SummarizationExample, layout: str) -> PromptSource:
+        return PromptSource(self._prefix(layout), [SourceTurn(example.document)], cut="end")
 
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        return self.generator.collate(features, tokenizer)
+    def record_input(self, example: SummarizationExample) -> str:
+        return example.document
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.generator.loss(model, batch)
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.generator.predict_batch(model, batch)
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        return self.generator.evaluate_batch(model, batch)
-
-    def decode(self, examples: list[SummarizationExample], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
-        return self.generator.decode(features, outputs)
-
-    # -- scores and reports -----------------------------------------------------------------------------
-
-    def score(self, examples: list[SummarizationExample], predictions: list[GeneratedText]) -> dict[str, Any]:
+    def metrics(self, hypotheses: list[str], examples: list[SummarizationExample],
+                likelihood: dict[str, Any]) -> dict[str, Any]:
         from homofit.metrics.generation import rouge
 
-        scores = rouge([prediction.text for prediction in predictions], [example.references for example in examples])
         return {
-            **scores,
+            **rouge(hypotheses, [example.references for example in examples]),
             "references": {"documents": len(examples), "summaries": sum(len(e.references) for e in examples)},
-            "reference_likelihood": self.generator.likelihood_report(predictions),
-            "outputs": self.generator.output_report(predictions),
-            "generation": self.generator.settings_report() | {"prefix": self._prefix()},
+            "reference_likelihood": likelihood,
         }
 
-    def format_report(self, report: dict[str, Any]) -> str:
-        from homofit.generation import format_generation_report
-
+    def report_notes(self, report: dict[str, Any]) -> list[str]:
         references = report["references"]
-        note = (f"ROUGE F1 x 100 (rouge-score, Porter stemmer); each document scores against the best of its "
-                f"references ({references['summaries']} for {references['documents']} documents)")
-        return format_generation_report(report, ("rouge1", "rouge2", "rougeL", "rougeLsum"), [note])
+        return [(f"ROUGE F1 x 100 (rouge-score, Porter stemmer); each document scores against the best of its "
+                f"references ({references['summaries']} for {references['documents']} documents)")]
 
-
-    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
-        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
-        from homofit.outcomes import generation_outcomes
-
-        return generation_outcomes(records, "sentence_rougeL", fail_below)
-
-    def prediction_records(self, examples: list[SummarizationExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
-        from homofit.generation import generation_record
-
-        return [generation_record(example.origin, example.document, prediction, example.references)
-                for example, prediction in zip(examples, predictions)]
+    def extra_settings(self) -> dict[str, Any]:
+        return {"prefix": self._prefix(self.head.layout)}
 
     def input_text(self, example: SummarizationExample) -> str:
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return example.document
-
-    def state(self) -> dict[str, Any]:
-        return self.generator.state()
 
 
 def _text_or_sentences(value: Any) -> str | None:

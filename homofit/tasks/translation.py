@@ -12,21 +12,17 @@ from homofit.data.parallel import parallel_files, read_parallel
 from homofit.data.readers import detect_format, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
-    GeneratedText,
+    GenerationTask,
     GenerationTaskConfig,
     PromptSource,
     SourceTurn,
-    TextGenerator,
-    existing_path,
 )
 from homofit.tasks import register
+from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from homofit.config import DataConfig, ModelConfig
-    from homofit.outcomes import Outcomes
+    from homofit.config import DataConfig
 
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish", "it": "Italian",
                   "pt": "Portuguese", "nl": "Dutch", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
@@ -48,30 +44,16 @@ class TranslationExample:
 
 
 @register
-class TranslationTask:
+class TranslationTask(GenerationTask):
     name: ClassVar[str] = "translation"
     config_type: ClassVar[type] = TranslationConfig
     headline_metric: ClassVar[str] = "bleu"
     headline_metrics: ClassVar[tuple[str, ...]] = ("bleu", "chrf")
-    # the starter spec's values beside the schema's defaults (`homofit init translation`)
-    starter: ClassVar[dict[str, Any]] = (
-        {'task': {'source_lang': 'en', 'target_lang': 'de'},
-         'data': {'train': 'data/train.en',
-                  'dev': 'data/val.en',
-                  'test': 'data/test.en',
-                  'max_length': 128},
-         'model': {'name_or_path': 't5-small'},
-         'train': {'epochs': 3,
-                   'batch_size': 16,
-                   'eval_batch_size': 32,
-                   'eval_every': 'epoch',
-                   'early_stopping': {'metric': 'bleu', 'mode': 'max', 'patience': 3},
-                   'seed': 42}})
-
-    def __init__(self, config: TranslationConfig, state: dict[str, Any]) -> None:
-        self.config = config
-        self.labels: list[str] = []
-        self.generator = TextGenerator(config, layout=state.get("layout"))
+    sentence_metric: ClassVar[str] = "sentence_chrf"
+    starter: ClassVar[dict[str, Any]] = {
+        "data": {"train": "data/train.en", "dev": "data/val.en", "test": "data/test.en"},
+        "model": {"name_or_path": "t5-small"},
+        "train": {"eval_batch_size": 32, "early_stopping": {"metric": "bleu", "patience": 3}}}
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -105,7 +87,7 @@ class TranslationTask:
 
     def read_predict_input(self, path_or_text: str, data: DataConfig) -> list[TranslationExample]:
         """A JSONL file (targets optional), or raw text: one sentence to translate a line."""
-        path = existing_path(path_or_text)
+        path = input_path(path_or_text)
         if path is not None and detect_format(path, data.format) == "jsonl":
             return self._read_jsonl(path, data.columns, need_target=False)
         if path is not None:
@@ -113,48 +95,26 @@ class TranslationTask:
         return [TranslationExample(line.strip(), [], f"line {number}")
                 for number, line in enumerate(path_or_text.splitlines(), 1) if line.strip()]
 
-    def set_labels(self, train_examples: list[TranslationExample], previous: list[str] | None) -> list[str]:
-        return []
+    # -- prompts, scores and reports ---------------------------------------------------------------------
 
-    # -- model ------------------------------------------------------------------------------------------
-
-    def build_model(self, model_path: str, model_config: ModelConfig, from_checkpoint: bool) -> PreTrainedModel:
-        return self.generator.build_model(model_path, model_config, from_checkpoint)
-
-    def _prefix(self) -> str:
+    def _prefix(self, layout: str) -> str:
         if self.config.prefix is not None:
             return self.config.prefix
-        if self.generator.layout == "seq2seq":
+        if layout == "seq2seq":
             return ""
         source, target = (LANGUAGE_NAMES.get(code, code) for code in (self.config.source_lang, self.config.target_lang))
         return f"Translate {source} to {target}:\n"
 
-    def encode(self, examples: list[TranslationExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
-        sources = [PromptSource(self._prefix(), [SourceTurn(example.source)], cut="end") for example in examples]
-        targets = [example.references[0] if example.references else None for example in examples]
-        return self.generator.encode(sources, targets, tokenizer, data)
+    def prompt_source(self, example: TranslationExample, layout: str) -> PromptSource:
+        return PromptSource(self._prefix(layout), [SourceTurn(example.source)], cut="end")
 
-    def collate(self, features: list[dict], tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-        return self.generator.collate(features, tokenizer)
+    def record_input(self, example: TranslationExample) -> str:
+        return example.source
 
-    def loss(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.generator.loss(model, batch)
-
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return self.generator.predict_batch(model, batch)
-
-    def evaluate_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[list[Any], Any]:
-        return self.generator.evaluate_batch(model, batch)
-
-    def decode(self, examples: list[TranslationExample], features: list[dict], outputs: list[Any]) -> list[GeneratedText]:
-        return self.generator.decode(features, outputs)
-
-    # -- scores and reports -----------------------------------------------------------------------------
-
-    def score(self, examples: list[TranslationExample], predictions: list[GeneratedText]) -> dict[str, Any]:
+    def metrics(self, hypotheses: list[str], examples: list[TranslationExample],
+                likelihood: dict[str, Any]) -> dict[str, Any]:
         from homofit.metrics.generation import corpus_bleu, corpus_chrf
 
-        hypotheses = [prediction.text for prediction in predictions]
         references = [example.references for example in examples]
         bleu, chrf = corpus_bleu(hypotheses, references), corpus_chrf(hypotheses, references)
         return {
@@ -163,36 +123,16 @@ class TranslationTask:
             "bleu_signature": bleu.pop("signature"),
             "chrf_signature": chrf.pop("signature"),
             "bleu_details": bleu,
-            "reference_likelihood": self.generator.likelihood_report(predictions),
-            "outputs": self.generator.output_report(predictions),
-            "generation": self.generator.settings_report() | {"source_lang": self.config.source_lang,
-                                                              "target_lang": self.config.target_lang,
-                                                              "prefix": self._prefix()},
+            "reference_likelihood": likelihood,
         }
 
-    def format_report(self, report: dict[str, Any]) -> str:
-        from homofit.generation import format_generation_report
+    def report_notes(self, report: dict[str, Any]) -> list[str]:
+        return [f"BLEU signature  {report['bleu_signature']}", f"chrF signature  {report['chrf_signature']}"]
 
-        return format_generation_report(report, ("bleu", "chrf"),
-                                        [f"BLEU signature  {report['bleu_signature']}",
-                                         f"chrF signature  {report['chrf_signature']}"])
-
-
-    def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
-        """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
-        from homofit.outcomes import generation_outcomes
-
-        return generation_outcomes(records, "sentence_chrf", fail_below)
-
-    def prediction_records(self, examples: list[TranslationExample], predictions: list[GeneratedText]) -> list[dict[str, Any]]:
-        from homofit.generation import generation_record
-
-        return [generation_record(example.origin, example.source, prediction, example.references)
-                for example, prediction in zip(examples, predictions)]
+    def extra_settings(self) -> dict[str, Any]:
+        return {"source_lang": self.config.source_lang, "target_lang": self.config.target_lang,
+                "prefix": self._prefix(self.head.layout)}
 
     def input_text(self, example: TranslationExample) -> str:
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return example.source
-
-    def state(self) -> dict[str, Any]:
-        return self.generator.state()

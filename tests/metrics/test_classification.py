@@ -31,7 +31,8 @@ def test_single_label_scores() -> None:
     assert report["accuracy"] == pytest.approx(4 / 6)
     assert report["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert report["weighted_f1"] == pytest.approx((0.8 * 3 + 0.5 * 2 + 2 / 3 * 1) / 6)
-    assert report["averages"]["macro"] == {"precision": pytest.approx(2 / 3), "recall": pytest.approx((2 / 3 + 0.5 + 1) / 3),
+    assert report["averages"]["macro"] == {"precision": pytest.approx(2 / 3),
+                                           "recall": pytest.approx((2 / 3 + 0.5 + 1) / 3),
                                            "f1-score": pytest.approx(report["macro_f1"]), "support": 6}
     assert report["confusion_matrix"] == {"labels": ["a", "b", "c"], "matrix": [[2, 1, 0], [0, 1, 1], [0, 0, 1]]}
     assert report["examples"] == 6
@@ -60,7 +61,8 @@ def test_rows_follow_the_task_order_and_cover_only_labels_that_occur() -> None:
 def test_headline_metrics_are_the_only_top_level_floats() -> None:
     for report in (single_label_report(GOLD, PREDICTED, ["a", "b", "c"]),
                    multi_label_report([{"a"}], [{"a"}], ["a"])):
-        assert [key for key, value in report.items() if isinstance(value, float)] == ["accuracy", "macro_f1", "weighted_f1"]
+        assert [key for key, value in report.items() if isinstance(value, float)] == [
+            "accuracy", "macro_f1", "weighted_f1"]
         assert json.loads(json.dumps(report)) == report
 
 
@@ -79,7 +81,8 @@ def test_multi_label_scores() -> None:
     assert report["averages"]["micro"] == {"precision": 0.75, "recall": 0.75, "f1-score": 0.75, "support": 4}
     assert report["macro_f1"] == pytest.approx((1 + 0 + 2 / 3) / 3)
     assert report["weighted_f1"] == pytest.approx((1 * 2 + 0 + 2 / 3) / 4)
-    assert report["confusion_matrix"]["per_class"] == {"a": [[2, 0], [0, 2]], "b": [[3, 0], [1, 0]], "c": [[2, 1], [0, 1]]}
+    assert report["confusion_matrix"]["per_class"] == {"a": [[2, 0], [0, 2]], "b": [[3, 0], [1, 0]],
+                                                       "c": [[2, 1], [0, 1]]}
 
 
 def test_multi_label_agrees_with_sklearn() -> None:
@@ -131,8 +134,10 @@ def test_confusion_matrix_numbers_long_label_names() -> None:
 def test_multi_label_text_report_lists_each_labels_decisions() -> None:
     text = format_classification_report(multi_label_report(GOLD_SETS, PREDICTED_SETS, ["a", "b", "c"]))
     assert "   micro avg     0.7500    0.7500    0.7500         4" in text.splitlines()
-    assert text.splitlines()[-4:] == ["label       tp      fp      fn      tn", "a            2       0       0       2",
-                                      "b            0       0       1       3", "c            1       1       0       2"]
+    assert text.splitlines()[-4:] == ["label       tp      fp      fn      tn",
+                                      "a            2       0       0       2",
+                                      "b            0       0       1       3",
+                                      "c            1       1       0       2"]
 
 
 def test_png_needs_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,8 +36,8 @@ def test_official_way_counts_a_wrong_direction_against_precision_and_recall() ->
     assert per_class["Cause-Effect"] == {"precision": pytest.approx(1 / 3), "recall": pytest.approx(1 / 3),
                                          "f1-score": pytest.approx(1 / 3), "support": 3, "correct": 1, "proposed": 2,
                                          "wrong_direction": 1}
-    assert per_class["Component-Whole"] == {"precision": 0.5, "recall": 0.5, "f1-score": 0.5, "support": 2, "correct": 1,
-                                            "proposed": 2, "wrong_direction": 0}
+    assert per_class["Component-Whole"] == {"precision": 0.5, "recall": 0.5, "f1-score": 0.5, "support": 2,
+                                            "correct": 1, "proposed": 2, "wrong_direction": 0}
     assert per_class["Message-Topic"]["f1-score"] == 0.0
     assert per_class["Other"]["precision"] == pytest.approx(1 / 3)
     # macro over the three gold relation types, Other left out

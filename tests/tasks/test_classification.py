@@ -104,9 +104,11 @@ def test_read_multi_label_from_one_column_and_from_lists(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("file_text", "data", "message"),
     [
-        ("text,label\nfine\n", DataConfig(format="csv"), "2: no column 'label' for data.columns.label; the row has 1 cell(s): ['fine']."),
-        ("text,label\n\"open,pos\n", DataConfig(format="csv"), ("2: malformed CSV (unexpected end of data); a quote that "
-                                                                "opens a cell must close it, and quotes inside one are doubled.")),
+        ("text,label\nfine\n", DataConfig(format="csv"),
+         "2: no column 'label' for data.columns.label; the row has 1 cell(s): ['fine']."),
+        ("text,label\n\"open,pos\n", DataConfig(format="csv"),
+         ("2: malformed CSV (unexpected end of data); a quote that "
+          "opens a cell must close it, and quotes inside one are doubled.")),
         ("text,label\nok,\n", DataConfig(format="csv"), "2: empty label."),
     ],
 )
@@ -119,8 +121,10 @@ def test_read_errors_name_file_and_line(tmp_path: Path, file_text: str, data: Da
     ("data", "message"),
     [
         (DataConfig(columns={"sentence": "text"}),
-         "data.columns.sentence: not a classification column; use text, text_pair (the second text of a pair) and label."),
-        (DataConfig(columns={"text": "review"}), "data.columns.text: no column 'review' in the header of {path} (text, label)."),
+         ("data.columns.sentence: not a classification column; use text, text_pair (the second text of a pair) "
+          "and label.")),
+        (DataConfig(columns={"text": "review"}),
+         "data.columns.text: no column 'review' in the header of {path} (text, label)."),
         (DataConfig(header=False), ("data.columns.text: 'text' names a column, but {path} is read without a header "
                                     "(data.header: false); choose the column by index (0 = first, -1 = last).")),
         (DataConfig(format="conll"), ("{path}: classification reads CSV, TSV or JSONL, not 'conll'; set data.format to "
@@ -147,8 +151,8 @@ def test_read_predict_input_raw_lines_pairs_and_jsonl(tmp_path: Path) -> None:
     assert [(example.text, example.labels, example.source) for example in examples] == [
         ("a fine film", None, "line 1"), ("awful", None, "line 3")]
     pairs = DataConfig(columns={"text": "premise", "text_pair": "hypothesis"})
-    assert [(example.text, example.text_pair) for example in classifier.read_predict_input("A man.\tA person.", pairs)] == [
-        ("A man.", "A person.")]
+    assert [(example.text, example.text_pair)
+            for example in classifier.read_predict_input("A man.\tA person.", pairs)] == [("A man.", "A person.")]
     with pytest.raises(HomofitError, match="line 1: this model reads text pairs; put a TAB between the two texts"):
         classifier.read_predict_input("no tab here", pairs)
     # a model trained on TSV columns by index reads JSONL by the keys' own names
@@ -164,37 +168,38 @@ def test_read_predict_input_raw_lines_pairs_and_jsonl(tmp_path: Path) -> None:
 def test_label_order_is_stable() -> None:
     examples = [example("x", [label]) for label in ["10", "2", "b", "a", "2"]]
     classifier = task()
-    assert classifier.set_labels(examples, None) == []
+    assert classifier.initialize(examples, None, None) == []
     assert classifier.labels == ["2", "10", "a", "b"]
-    assert classifier.set_labels(examples, ["b", "z"]) == ["2", "10", "a"]
+    assert classifier.initialize(examples, None, {"labels": ["b", "z"]}) == ["2", "10", "a"]
     assert classifier.labels == ["b", "z", "2", "10", "a"]
     named = task(label_names=["negative", "neutral", "positive"])
-    named.set_labels([example("x", ["positive"]), example("y", ["negative"])], None)
+    named.initialize([example("x", ["positive"]), example("y", ["negative"])], None, None)
     assert named.labels == ["negative", "neutral", "positive"]
     assert named.state() == {"labels": ["negative", "neutral", "positive"]}
 
 
 def test_one_label_is_not_enough() -> None:
     with pytest.raises(HomofitError, match=r"data.train: the training data has only the label\(s\) \['a'\]"):
-        task().set_labels([example("x", ["a"])], None)
+        task().initialize([example("x", ["a"])], None, None)
 
 
 def test_balanced_class_weights() -> None:
     examples = [example("x", [label]) for label in ["a", "a", "a", "b"]]
     classifier = task(class_weights="balanced")
-    classifier.set_labels(examples, None)
-    assert classifier.class_weights == [4 / (2 * 3), 4 / (2 * 1)]  # sklearn: n / (classes x count)
+    classifier.initialize(examples, None, None)
+    assert classifier.head.class_weights == [4 / (2 * 3), 4 / (2 * 1)]  # sklearn: n / (classes x count)
     multi = task(multi_label=True, class_weights="balanced")
-    multi.set_labels([example("x", ["a", "b"]), example("y", ["a"]), example("z", [])], None)
-    assert multi.class_weights == [1 / 2, 2 / 1]  # negatives / positives
+    multi.initialize([example("x", ["a", "b"]), example("y", ["a"]), example("z", [])], None, None)
+    assert multi.head.class_weights == [1 / 2, 2 / 1]  # negatives / positives
 
 
 def test_explicit_class_weights() -> None:
     classifier = task(class_weights={"b": 3.0})
-    classifier.set_labels([example("x", ["a"]), example("y", ["b"])], None)
-    assert classifier.class_weights == [1.0, 3.0]
-    with pytest.raises(HomofitError, match=r"task.class_weights: \['c'\] are not labels of the training data \(a, b\)."):
-        task(class_weights={"c": 2.0}).set_labels([example("x", ["a"]), example("y", ["b"])], None)
+    classifier.initialize([example("x", ["a"]), example("y", ["b"])], None, None)
+    assert classifier.head.class_weights == [1.0, 3.0]
+    with pytest.raises(HomofitError,
+                       match=r"task.class_weights: \['c'\] are not labels of the training data \(a, b\)."):
+        task(class_weights={"c": 2.0}).initialize([example("x", ["a"]), example("y", ["b"])], None, None)
 
 
 @pytest.mark.parametrize(
@@ -236,14 +241,16 @@ def test_encode_pairs_with_segment_ids(tiny_tokenizer: Any) -> None:
 
 
 def test_collate_pads_and_builds_label_tensors(tiny_tokenizer: Any) -> None:
-    features = [{"example_index": 0, "input_ids": [2, 5, 3], "token_type_ids": [0, 0, 0], "truncated": False, "labels": [0, 2]},
+    features = [{"example_index": 0, "input_ids": [2, 5, 3], "token_type_ids": [0, 0, 0], "truncated": False,
+                 "labels": [0, 2]},
                 {"example_index": 1, "input_ids": [2, 3], "token_type_ids": [0, 0], "truncated": False, "labels": []}]
     batch = task(["a", "b", "c"], multi_label=True).collate(features, tiny_tokenizer)
     assert batch["input_ids"].tolist() == [[2, 5, 3], [2, 3, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["token_type_ids"].tolist() == [[0, 0, 0], [0, 0, 0]]
     assert batch["labels"].tolist() == [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
-    single = task(["a", "b"]).collate([{**feature, "labels": index} for index, feature in enumerate(features)], tiny_tokenizer)
+    single = task(["a", "b"]).collate([{**feature, "labels": index} for index, feature in enumerate(features)],
+                                      tiny_tokenizer)
     assert single["labels"].dtype == torch.long and single["labels"].tolist() == [0, 1]
 
 
@@ -254,7 +261,7 @@ def fixed_logits_model(logits: list[list[float]]) -> Any:
 
 def test_loss_uses_the_class_weights() -> None:
     classifier = task(["a", "b"], class_weights={"a": 1.0, "b": 3.0})
-    classifier.class_weights = [1.0, 3.0]
+    classifier.head.class_weights = [1.0, 3.0]
     logits = [[2.0, 0.0], [0.5, 1.5]]
     batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "labels": torch.tensor([0, 1])}
     total, units = classifier.loss(fixed_logits_model(logits), batch)
@@ -266,7 +273,7 @@ def test_loss_uses_the_class_weights() -> None:
 
 def test_multi_label_loss_is_binary_cross_entropy_with_positive_weights() -> None:
     classifier = task(["a", "b"], multi_label=True)
-    classifier.class_weights = [2.0, 1.0]
+    classifier.head.class_weights = [2.0, 1.0]
     batch = {"input_ids": torch.zeros(1, 3, dtype=torch.long), "labels": torch.tensor([[1.0, 0.0]])}
     total, units = classifier.loss(fixed_logits_model([[0.0, 0.0]]), batch)
     torch.testing.assert_close(total, torch.tensor(2.0 * numpy.log(2) + numpy.log(2), dtype=torch.float))
@@ -297,7 +304,8 @@ def test_decode_multi_label_threshold() -> None:
     classifier = task(["a", "b", "c"], multi_label=True, threshold=0.4)
     predictions = classifier.decode([example("x", ["a"])], [{"example_index": 0, "truncated": False}],
                                     [numpy.array([0.9, 0.4, 0.1])])
-    assert predictions == [ClassPrediction(["a", "b"], [pytest.approx(0.9), pytest.approx(0.4), pytest.approx(0.1)], False)]
+    assert predictions == [ClassPrediction(["a", "b"], [pytest.approx(0.9), pytest.approx(0.4), pytest.approx(0.1)],
+                                           False)]
     record = classifier.prediction_records([example("x", ["a"])], predictions)[0]
     assert (record["labels"], record["gold_labels"]) == (["a", "b"], ["a"])
     assert classifier.score([example("x", ["a"])], predictions)["accuracy"] == 0.0
@@ -341,8 +349,10 @@ def sst2_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
 
 def test_run_reports(sst2_run: Path) -> None:
     test = json.loads((sst2_run / "reports" / "test.json").read_text())
-    assert [key for key, value in test.items() if isinstance(value, float)] == ["loss", "accuracy", "macro_f1", "weighted_f1"]
-    gold = [example.labels[0] for example in task(label_names=["negative", "positive"]).read(DATA / "sst2_test.tsv", SST2)]
+    assert [key for key, value in test.items() if isinstance(value, float)] == [
+        "loss", "accuracy", "macro_f1", "weighted_f1"]
+    gold = [example.labels[0]
+            for example in task(label_names=["negative", "positive"]).read(DATA / "sst2_test.tsv", SST2)]
     records = [json.loads(line) for line in (sst2_run / "predictions" / "test.jsonl").read_text().splitlines()]
     predicted = [record["label"] for record in records]
     # the eval loss is the training loss on test: the cross-entropy of the gold labels, weighted by the balanced
@@ -351,7 +361,8 @@ def test_run_reports(sst2_run: Path) -> None:
                                                                                               SST2)]
     weight = {label: len(train) / (2 * train.count(label)) for label in ("negative", "positive")}
     assert test["loss"] == pytest.approx(
-        -sum(weight[record["gold_label"]] * math.log(record["probabilities"][record["gold_label"]]) for record in records)
+        -sum(weight[record["gold_label"]] * math.log(record["probabilities"][record["gold_label"]])
+             for record in records)
         / sum(weight[record["gold_label"]] for record in records), rel=1e-4)
     assert test["accuracy"] == pytest.approx(sum(g == p for g, p in zip(gold, predicted)) / 16)
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == 16

@@ -48,7 +48,7 @@ def test_prompt_source_keeps_the_latest_turns_with_tags_and_roles(tmp_path: Path
              {"speaker": "USER", "text": "San Jose."}]
     path.write_text(json.dumps({"turns": turns}) + "\n")
     [example] = task().read_predict_input(str(path), DataConfig())
-    source = task(context_turns=2, speakers={"USER": "Customer", "SYSTEM": "Agent"}).prompt_source(example)
+    source = task(context_turns=2, speakers={"USER": "Customer", "SYSTEM": "Agent"}).prompt_source(example, "causal")
     assert [(turn.text, turn.tag, turn.role) for turn in source.turns] == [
         ("Which city?", "Agent", "assistant"), ("San Jose.", "Customer", "user")]
     assert (source.cut, source.respond_tag) == ("start", "Agent")

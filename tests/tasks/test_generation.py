@@ -19,7 +19,14 @@ from typer.testing import CliRunner
 
 from homofit.cli import app
 from homofit.config import DataConfig, ModelConfig
-from homofit.generation import IGNORE_INDEX, GenerationTaskConfig, PromptSource, SourceTurn, TextGenerator
+from homofit.generation import (
+    IGNORE_INDEX,
+    GenerationTaskConfig,
+    LanguageModelHead,
+    PromptSource,
+    SourceTurn,
+    build_language_model,
+)
 from homofit.tasks.dialogue import DialogueConfig, DialogueTask
 from homofit.tasks.translation import TranslationConfig, TranslationTask
 
@@ -52,7 +59,8 @@ def train_tokenizer(bart_style: bool) -> Any:
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     backend.train_from_iterator(sample_texts(), trainer)
     if bart_style:
-        backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", BOS), ("</s>", EOS)])
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>",
+                                                               special_tokens=[("<s>", BOS), ("</s>", EOS)])
         return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
 
@@ -100,12 +108,13 @@ def tiny_bart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bart(tmp_path_factory.mktemp("tiny-bart"))
 
 
-def load(folder: Path, config: GenerationTaskConfig | None = None) -> tuple[TextGenerator, Any, Any]:
+def load(folder: Path, config: GenerationTaskConfig | None = None) -> tuple[LanguageModelHead, Any, Any]:
     from transformers import AutoTokenizer
 
-    generator = TextGenerator(config or GenerationTaskConfig())
-    model = generator.build_model(str(folder), ModelConfig(name_or_path=str(folder)), from_checkpoint=False)
-    return generator, model.eval(), AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model, generator = build_language_model(config or GenerationTaskConfig(), str(folder),
+                                            ModelConfig(name_or_path=str(folder)), tokenizer, from_checkpoint=False)
+    return generator, model.eval(), tokenizer
 
 
 def source(text: str, instruction: str = "") -> PromptSource:
@@ -121,8 +130,7 @@ def ids(tokenizer: Any, text: str) -> list[int]:
 
 def test_causal_labels_mask_the_prompt_and_end_with_eos(tiny_gpt2: Path) -> None:
     generator, _, tokenizer = load(tiny_gpt2)
-    [feature] = generator.encode([source("A man sleeps.", "Translate:\n")], ["Ein Mann schläft."], tokenizer,
-                                 DataConfig(max_length=64))
+    [feature] = generator.encode([source("A man sleeps.", "Translate:\n")], ["Ein Mann schläft."], 64)
     prompt = ids(tokenizer, "Translate:\n") + ids(tokenizer, "A man sleeps.") + ids(tokenizer, "\n")
     target = ids(tokenizer, "Ein Mann schläft.") + [EOS]
     assert generator.layout == "causal" and generator.prompt_style == "plain"
@@ -134,7 +142,7 @@ def test_causal_labels_mask_the_prompt_and_end_with_eos(tiny_gpt2: Path) -> None
 def test_causal_loss_falls_only_on_target_tokens(tiny_gpt2: Path) -> None:
     """Changing the prompt's labels cannot change the loss: it is the NLL of the target tokens alone."""
     generator, model, tokenizer = load(tiny_gpt2)
-    features = generator.encode([source("Two dogs run.")], ["Zwei Hunde rennen."], tokenizer, DataConfig(max_length=64))
+    features = generator.encode([source("Two dogs run.")], ["Zwei Hunde rennen."], 64)
     batch = generator.collate(features, tokenizer)
     with torch.no_grad():
         total, units = generator.loss(model, batch)
@@ -149,8 +157,7 @@ def test_causal_loss_falls_only_on_target_tokens(tiny_gpt2: Path) -> None:
 
 def test_seq2seq_input_is_the_framed_source_and_labels_the_framed_target(tiny_bart: Path) -> None:
     generator, _, tokenizer = load(tiny_bart)
-    [feature] = generator.encode([source("A man sleeps.", "translate: ")], ["Ein Mann."], tokenizer,
-                                 DataConfig(max_length=64))
+    [feature] = generator.encode([source("A man sleeps.", "translate: ")], ["Ein Mann."], 64)
     assert generator.layout == "seq2seq"
     assert feature["input_ids"] == [BOS] + ids(tokenizer, "translate: ") + ids(tokenizer, "A man sleeps.") + [EOS]
     assert feature["labels"] == [BOS] + ids(tokenizer, "Ein Mann.") + [EOS]
@@ -158,7 +165,7 @@ def test_seq2seq_input_is_the_framed_source_and_labels_the_framed_target(tiny_ba
 
 def test_bert2bert_labels_do_not_repeat_the_decoder_start_token(tiny_bert: Path) -> None:
     generator, _, tokenizer = load(tiny_bert)
-    [feature] = generator.encode([source("a man")], ["a dog"], tokenizer, DataConfig(max_length=32))
+    [feature] = generator.encode([source("a man")], ["a dog"], 32)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     assert generator.decoder_start == cls_id
     assert feature["input_ids"] == [cls_id] + ids(tokenizer, "a man") + [sep_id]
@@ -173,7 +180,7 @@ def test_long_inputs_are_cut_in_the_body_and_counted(tiny_bart: Path) -> None:
     budget = 2 + len(head) + 5
     end_cut, start_cut = generator.encode([PromptSource("summarize: ", [SourceTurn(text)], cut="end"),
                                            PromptSource("summarize: ", [SourceTurn(text)], cut="start")],
-                                          [text, None], tokenizer, DataConfig(max_length=budget))
+                                          [text, None], budget)
     assert end_cut["input_ids"] == [BOS] + head + body[:5] + [EOS]
     assert start_cut["input_ids"] == [BOS] + head + body[-5:] + [EOS]
     assert end_cut["source_truncated"] and start_cut["source_truncated"]
@@ -188,11 +195,10 @@ def test_chat_prompt_drops_the_oldest_turns_first(tiny_chat_gpt2: Path) -> None:
     rendered = tokenizer.apply_chat_template([{"role": "user", "content": "In San Jose."}], tokenize=False,
                                              add_generation_prompt=True)
     fits_one_turn = len(ids(tokenizer, rendered))
-    [full] = generator.encode([PromptSource("", turns, cut="start")], [None], tokenizer, DataConfig(max_length=200))
+    [full] = generator.encode([PromptSource("", turns, cut="start")], [None], 200)
     assert generator.prompt_style == "chat"
     assert tokenizer.decode(full["input_ids"]).startswith("<s>user\nI am hungry.</s>\n<s>assistant\nWhere?</s>")
-    [one_turn] = generator.encode([PromptSource("", turns, cut="start")], [None], tokenizer,
-                                  DataConfig(max_length=fits_one_turn + 2))
+    [one_turn] = generator.encode([PromptSource("", turns, cut="start")], [None], fits_one_turn + 2)
     assert one_turn["input_ids"] == ids(tokenizer, rendered) and one_turn["source_truncated"]
 
 
@@ -202,12 +208,13 @@ def test_chat_prompt_drops_the_oldest_turns_first(tiny_chat_gpt2: Path) -> None:
 def test_decoder_only_batches_pad_inputs_right_and_prompts_left(tiny_gpt2: Path) -> None:
     generator, _, tokenizer = load(tiny_gpt2)
     features = generator.encode([source("A dog."), source("Two young men are outside near many bushes.")],
-                                ["Ein Hund.", "Zwei Männer."], tokenizer, DataConfig(max_length=64))
+                                ["Ein Hund.", "Zwei Männer."], 64)
     batch = generator.collate(features, tokenizer)
     short = features[0]
     width = batch["input_ids"].shape[1]
     assert batch["input_ids"][0, : len(short["input_ids"])].tolist() == short["input_ids"]
-    assert batch["attention_mask"][0].tolist() == [1] * len(short["input_ids"]) + [0] * (width - len(short["input_ids"]))
+    assert batch["attention_mask"][0].tolist() == ([1] * len(short["input_ids"])
+                                                   + [0] * (width - len(short["input_ids"])))
     assert batch["labels"][0, len(short["input_ids"]):].eq(IGNORE_INDEX).all()
     prompt_width = batch["prompt_input_ids"].shape[1]
     pad = prompt_width - short["prompt_length"]
@@ -220,10 +227,10 @@ def test_decoder_only_batches_pad_inputs_right_and_prompts_left(tiny_gpt2: Path)
 def test_left_padded_generation_matches_one_at_a_time(tiny_gpt2: Path) -> None:
     generator, model, tokenizer = load(tiny_gpt2, GenerationTaskConfig(generation={"max_new_tokens": 6}))
     features = generator.encode([source("A dog."), source("Two young men are outside near many bushes.")],
-                                [None, None], tokenizer, DataConfig(max_length=64))
+                                [None, None], 64)
     with torch.inference_mode():
-        together = generator.predict_batch(model, generator.collate(features, tokenizer))
-        alone = [generator.predict_batch(model, generator.collate([feature], tokenizer))[0] for feature in features]
+        together = generator.predict(model, generator.collate(features, tokenizer))
+        alone = [generator.predict(model, generator.collate([feature], tokenizer))[0] for feature in features]
     assert [row["tokens"] for row in together] == [row["tokens"] for row in alone]
     assert all(len(row["tokens"]) == 6 for row in together)
 
@@ -234,8 +241,7 @@ def test_left_padded_generation_matches_one_at_a_time(tiny_gpt2: Path) -> None:
 def test_generation_config_sets_every_setting_explicitly(tiny_bart: Path) -> None:
     settings = {"max_new_tokens": 7, "num_beams": 3, "length_penalty": 0.6, "no_repeat_ngram_size": 2,
                 "do_sample": True, "temperature": 0.7, "top_k": 5, "top_p": 0.9}
-    generator, model, tokenizer = load(tiny_bart, GenerationTaskConfig(generation=settings))
-    generator.encode([source("x")], [None], tokenizer, DataConfig())
+    generator, model, _ = load(tiny_bart, GenerationTaskConfig(generation=settings))  # nothing to encode first
     model.generation_config.max_length = 3  # a checkpoint default that must not apply
     config = generator.generation_config(model)
     assert {key: getattr(config, key) for key in settings} == settings
@@ -246,9 +252,9 @@ def test_generation_config_sets_every_setting_explicitly(tiny_bart: Path) -> Non
 def test_outputs_are_never_cut_by_a_hidden_length(tiny_gpt2: Path) -> None:
     generator, model, tokenizer = load(tiny_gpt2, GenerationTaskConfig(generation={"max_new_tokens": 40}))
     model.generation_config.max_length = 5
-    features = generator.encode([source("A dog.")], [None], tokenizer, DataConfig(max_length=64))
+    features = generator.encode([source("A dog.")], [None], 64)
     with torch.inference_mode():
-        outputs = generator.predict_batch(model, generator.collate(features, tokenizer))
+        outputs = generator.predict(model, generator.collate(features, tokenizer))
     [text] = generator.decode(features, outputs)
     assert len(outputs[0]["tokens"]) == 40 or EOS in outputs[0]["tokens"]
     assert text.tokens == len(outputs[0]["tokens"][: (outputs[0]["tokens"] + [EOS]).index(EOS)])
@@ -256,7 +262,7 @@ def test_outputs_are_never_cut_by_a_hidden_length(tiny_gpt2: Path) -> None:
 
 def test_decode_cuts_at_the_first_end_token_and_flags_the_limit(tiny_gpt2: Path) -> None:
     generator, _, tokenizer = load(tiny_gpt2, GenerationTaskConfig(generation={"max_new_tokens": 4}))
-    features = generator.encode([source("a"), source("b")], [None, None], tokenizer, DataConfig())
+    features = generator.encode([source("a"), source("b")], [None, None], 128)
     dog = ids(tokenizer, " dog")
     outputs = [{"tokens": dog + [EOS, 5, 6][: 4 - len(dog)]}, {"tokens": (dog * 4)[:4]}]
     finished, cut = generator.decode(features, outputs)
@@ -266,11 +272,10 @@ def test_decode_cuts_at_the_first_end_token_and_flags_the_limit(tiny_gpt2: Path)
 
 def test_reference_nll_sums_the_target_tokens(tiny_bart: Path) -> None:
     generator, model, tokenizer = load(tiny_bart)
-    features = generator.encode([source("A dog runs."), source("A cat.")], ["Ein Hund rennt.", "Katze."], tokenizer,
-                                DataConfig())
+    features = generator.encode([source("A dog runs."), source("A cat.")], ["Ein Hund rennt.", "Katze."], 128)
     batch = generator.collate(features, tokenizer)
     with torch.inference_mode():
-        rows = generator.predict_batch(model, batch)
+        rows = generator.predict(model, batch)
         mean_loss = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss
     nll, tokens = sum(row["reference_nll"] for row in rows), sum(row["reference_tokens"] for row in rows)
     assert tokens == len(features[0]["labels"]) + len(features[1]["labels"])
@@ -297,13 +302,13 @@ def test_auto_backbone_warm_starts_bert2bert_from_an_encoder(tiny_bert: Path, ti
 def test_bert2bert_checkpoint_reloads_with_auto_seq2seq(tiny_bert: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
-    _, model, _ = load(tiny_bert)
+    _, model, tokenizer = load(tiny_bert)
     model.save_pretrained(tmp_path)
     reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
     assert type(reloaded).__name__ == "EncoderDecoderModel"
     assert reloaded.config.decoder_start_token_id == model.config.decoder_start_token_id
-    generator = TextGenerator(GenerationTaskConfig())
-    again = generator.build_model(str(tmp_path), ModelConfig(name_or_path=str(tmp_path)), from_checkpoint=True)
+    again, generator = build_language_model(GenerationTaskConfig(), str(tmp_path),
+                                            ModelConfig(name_or_path=str(tmp_path)), tokenizer, from_checkpoint=True)
     assert generator.layout == "seq2seq" and type(again).__name__ == "EncoderDecoderModel"
 
 
@@ -365,7 +370,8 @@ SUMMARIZATION = {"train": str(DATA / "scitldr" / "train.jsonl"), "test": str(DAT
                  "columns": {"document": "source", "summary": "target"}}
 DIALOGUE = {"train": str(DATA / "sgd" / "train"), "dev": str(DATA / "sgd" / "dev" / "dialogues_001.json")}
 # every evaluation also reports `loss`: the training loss (NLL per target token) on the split
-HEADLINES = {"translation": {"loss", "bleu", "chrf"}, "summarization": {"loss", "rouge1", "rouge2", "rougeL", "rougeLsum"},
+HEADLINES = {"translation": {"loss", "bleu", "chrf"},
+             "summarization": {"loss", "rouge1", "rouge2", "rougeL", "rougeLsum"},
              "dialogue": {"loss", "perplexity", "bleu", "rougeL", "distinct_1", "distinct_2"}}
 
 
@@ -442,14 +448,18 @@ def test_dialogue_runs_on_sgd_with_a_chat_template(tiny_chat_gpt2: Path, tmp_pat
 
 
 def test_translation_task_prompt_prefix_depends_on_the_backbone(tiny_gpt2: Path, tiny_bart: Path) -> None:
+    from transformers import AutoTokenizer
+
     causal = TranslationTask(TranslationConfig(), {})
-    causal.build_model(str(tiny_gpt2), ModelConfig(name_or_path=str(tiny_gpt2)), from_checkpoint=False)
+    causal.build_model(str(tiny_gpt2), ModelConfig(name_or_path=str(tiny_gpt2)), AutoTokenizer.from_pretrained(tiny_gpt2),
+                       from_checkpoint=False)
     seq2seq = TranslationTask(TranslationConfig(), {})
-    seq2seq.build_model(str(tiny_bart), ModelConfig(name_or_path=str(tiny_bart)), from_checkpoint=False)
-    prefixed = TranslationTask(TranslationConfig(prefix="translate English to German: "), {"layout": "seq2seq"})
-    assert causal._prefix() == "Translate English to German:\n"
-    assert seq2seq._prefix() == ""
-    assert prefixed._prefix() == "translate English to German: "
+    seq2seq.build_model(str(tiny_bart), ModelConfig(name_or_path=str(tiny_bart)), AutoTokenizer.from_pretrained(tiny_bart),
+                        from_checkpoint=False)
+    prefixed = TranslationTask(TranslationConfig(prefix="translate English to German: "), {})
+    assert causal._prefix(causal.head.layout) == "Translate English to German:\n"
+    assert seq2seq._prefix(seq2seq.head.layout) == ""
+    assert prefixed._prefix("seq2seq") == "translate English to German: "
     assert DialogueTask(DialogueConfig(), {}).state() == {"labels": [], "layout": None}
 
 
@@ -496,13 +506,13 @@ def test_packaged_smollm2_gguf_loads_generates_and_saves_as_safetensors(tmp_path
                                gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     tokenizer = load_tokenizer(model_config.name_or_path, model_config)
     task = DialogueTask(DialogueConfig(generation={"max_new_tokens": 12}), {})
-    model = task.build_model(model_config.name_or_path, model_config, from_checkpoint=False).eval()
-    assert task.generator.layout == "causal" and getattr(model, "hf_quantizer", None) is None
+    model = task.build_model(model_config.name_or_path, model_config, tokenizer, from_checkpoint=False).eval()
+    assert task.head.layout == "causal" and getattr(model, "hf_quantizer", None) is None
     [example] = task.read_predict_input("What is the capital of France?", DataConfig())
     features = task.encode([example], tokenizer, DataConfig(max_length=128))
     with torch.inference_mode():
         [text] = task.decode([example], features, task.predict_batch(model, task.collate(features, tokenizer)))
-    assert task.generator.prompt_style == "chat" and "Paris" in text.text
+    assert task.head.prompt_style == "chat" and "Paris" in text.text
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.gguf"))
 

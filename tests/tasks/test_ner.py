@@ -157,7 +157,8 @@ def test_read_jsonl_errors(tmp_path: Path, line: str, label_names: list[str] | N
 
 def test_read_rejects_other_formats(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", "token,tag\n")
-    assert read_error(ner_task(), path) == f"{path}: NER reads CoNLL columns or JSONL, not 'csv'; set data.format to conll or jsonl."
+    assert read_error(ner_task(), path) == (f"{path}: NER reads CoNLL columns or JSONL, not 'csv'; "
+                                            "set data.format to conll or jsonl.")
 
 
 def test_read_predict_input_raw_text_and_files(tmp_path: Path) -> None:
@@ -187,14 +188,14 @@ def test_read_predict_input_text_longer_than_a_file_name() -> None:
 # -- labels -----------------------------------------------------------------------------------------------
 
 
-def test_set_labels_fresh_and_from_a_checkpoint() -> None:
+def test_initialize_fixes_labels_fresh_and_from_a_checkpoint() -> None:
     examples = [NerExample(["a", "b", "c"], ["B-PER", "I-PER", "B-LOC"], "x"), NerExample(["d"], None, "y")]
     task = ner_task()
-    assert task.set_labels(examples, None) == []
+    assert task.initialize(examples, None, None) == []
     assert task.labels == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     # Labels from a checkpoint keep their order and ids; new ones come after them.
     previous = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
-    assert task.set_labels(examples, previous) == ["B-LOC", "I-LOC"]
+    assert task.initialize(examples, None, {"labels": previous}) == ["B-LOC", "I-LOC"]
     assert task.labels == ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
     assert task.state() == {"labels": task.labels}
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from homofit.cli import app
 from homofit.config import DataConfig
+from homofit.data.readers import strip_span
 from homofit.data.squad import Answer, QaExample
 from homofit.errors import HomofitError
 from homofit.tasks.qa import (
@@ -23,7 +24,6 @@ from homofit.tasks.qa import (
     WindowLogits,
     answer_token_span,
     best_answer,
-    strip_span,
 )
 
 QA_DATA = Path(__file__).parent.parent / "data" / "qa"
@@ -86,13 +86,13 @@ def test_read_squad_v2_and_version_detection() -> None:
     assert [(example.id, example.answerable) for example in examples[2:]] == [
         ("impossible-1", False), ("impossible-2", False)]
     assert examples[2].answers == []  # plausible_answers are not gold answers
-    assert task.set_labels(examples, None) == []
+    assert task.initialize(examples, None, None) == []
     assert task.version == "v2" and task.state() == {"version": "v2"}
     v1_data = qa_task("auto")
-    v1_data.set_labels(examples[:2], None)
+    v1_data.initialize(examples[:2], None, None)
     assert v1_data.version == "v1"
     with pytest.raises(HomofitError, match="task.version: v1, but 2 training questions have no answer"):
-        qa_task("v1").set_labels(examples, None)
+        qa_task("v1").initialize(examples, None, None)
 
 
 def test_read_jsonl_both_answer_shapes() -> None:

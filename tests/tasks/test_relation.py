@@ -94,7 +94,8 @@ def test_read_jsonl_spans_markup_and_types(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", "".join(line + "\n" for line in lines))
     examples = relation_task().read(path, DataConfig())
     assert [(entity_texts(example), example.label) for example in examples] == [
-        (("Ada Lovelace", "London"), "born_in"), (("cup", "tea"), "Content-Container(e2,e1)"), (("padded", "words"), "x")]
+        (("Ada Lovelace", "London"), "born_in"), (("cup", "tea"), "Content-Container(e2,e1)"),
+        (("padded", "words"), "x")]
     assert examples[1].text == "The cup holds tea."
     assert examples[1].id == "7"
     assert examples[2].head == EntitySpan(2, 8)  # white space around a span is left out
@@ -115,7 +116,8 @@ def test_read_tsv_with_marked_up_text(tmp_path: Path) -> None:
         ('{"text": "abc def", "head": [0, 3], "tail": [4, 9], "label": "r"}',
          "the tail span [4, 9) is not inside the text (7 characters; offsets count characters, end exclusive)."),
         ('{"text": "abc def", "head": {"start": 0, "end": 2, "text": "abc"}, "tail": [4, 7], "label": "r"}',
-         "the head span [0, 2) reads 'ab' in the text, but the record says 'abc'; check the offsets (end is exclusive)."),
+         ("the head span [0, 2) reads 'ab' in the text, but the record says 'abc'; "
+          "check the offsets (end is exclusive).")),
         ('{"text": "abc def", "head": [0, 5], "tail": [4, 7], "label": "r"}',
          "the head [0, 5) and the tail [4, 7) overlap; markers can enclose one entity inside another, not cross."),
         ('{"text": "abc def", "head": [0, 3], "tail": [0, 3], "label": "r"}',
@@ -123,7 +125,8 @@ def test_read_tsv_with_marked_up_text(tmp_path: Path) -> None:
         ('{"text": "abc def", "head": "abc", "tail": [4, 7], "label": "r"}',
          ("data.columns.head must be [start, end] or {\"start\": .., \"end\": ..} (character offsets, end exclusive), "
           "got 'abc'.")),
-        ('{"text": "abc def", "head": [3, 4], "tail": [4, 7], "label": "r"}', "the head is empty; mark at least one character."),
+        ('{"text": "abc def", "head": [3, 4], "tail": [4, 7], "label": "r"}',
+         "the head is empty; mark at least one character."),
         ('{"text": "<e1>abc</e1> def", "label": "r"}',
          "expected <e1>..</e1> around the head and <e2>..</e2> around the tail; missing: e2."),
         ('{"text": "<e1>abc <e2>def</e2>", "label": "r"}',
@@ -139,7 +142,8 @@ def test_span_errors_name_file_and_line(tmp_path: Path, record: str, message: st
 
 
 def test_nested_entities_are_allowed(tmp_path: Path) -> None:
-    path = write(tmp_path / "a.jsonl", '{"text": "New York University", "head": [0, 19], "tail": [0, 8], "label": "r"}\n')
+    path = write(tmp_path / "a.jsonl",
+                 '{"text": "New York University", "head": [0, 19], "tail": [0, 8], "label": "r"}\n')
     assert entity_texts(relation_task().read(path, DataConfig())[0]) == ("New York University", "New York")
 
 
@@ -168,25 +172,25 @@ def test_read_predict_input_raw_marked_up_lines() -> None:
 # -- labels -----------------------------------------------------------------------------------------------
 
 
-def test_labels_and_entity_types_in_a_stable_order() -> None:
+def test_labels_and_entity_types_in_a_stable_order(marker_tokenizer: Any) -> None:
     def example(label: str, types: tuple[str, str] = ("PER", "ORG")) -> RelationExample:
         return RelationExample("ab cd", EntitySpan(0, 2, types[0]), EntitySpan(3, 5, types[1]), label, "x")
 
     task = relation_task(markers="typed")
-    assert task.set_labels([example("b"), example("Other", ("LOC", "PER")), example("a")], None) == []
+    assert task.initialize([example("b"), example("Other", ("LOC", "PER")), example("a")], marker_tokenizer, None) == []
     assert task.labels == ["Other", "a", "b"]
     assert task.entity_types == ["LOC", "ORG", "PER"]
     assert task.marker_tokens()[:4] == ["[E1:LOC]", "[/E1:LOC]", "[E2:LOC]", "[/E2:LOC]"]
     assert task.state() == {"labels": ["Other", "a", "b"], "entity_types": ["LOC", "ORG", "PER"]}
-    assert task.set_labels([example("c", ("PER", "GPE")), example("a")], ["b", "a"]) == ["c"]
+    assert task.initialize([example("c", ("PER", "GPE")), example("a")], marker_tokenizer, task.state() | {"labels": ["b", "a"]}) == ["c"]
     assert task.labels == ["b", "a", "c"]  # a checkpoint's labels first, in its order
     assert task.entity_types == ["LOC", "ORG", "PER", "GPE"]
 
 
-def test_one_label_is_not_enough() -> None:
+def test_one_label_is_not_enough(marker_tokenizer: Any) -> None:
     example = RelationExample("ab cd", EntitySpan(0, 2), EntitySpan(3, 5), "r", "x")
     with pytest.raises(HomofitError, match=r"data.train: the training data has only the label\(s\) \['r'\]"):
-        relation_task().set_labels([example], None)
+        relation_task().initialize([example], marker_tokenizer, None)
 
 
 # -- markers in the tokens --------------------------------------------------------------------------------
@@ -195,17 +199,17 @@ def test_one_label_is_not_enough() -> None:
 def encoded(task: RelationTask, tokenizer: Any, head: tuple[int, int], tail: tuple[int, int],
             text: str = "the party is great", max_length: int = 32, label: str | None = None) -> list[dict]:
     task.labels = task.labels or ["Other", "r"]
-    task.prepare_tokenizer(tokenizer)
+    task.add_markers(tokenizer)
     example = RelationExample(text, EntitySpan(*head), EntitySpan(*tail), label, "x")
     return task.encode([example], tokenizer, DataConfig(max_length=max_length))
 
 
 def test_markers_are_added_to_the_tokenizer(marker_tokenizer: Any) -> None:
     task = relation_task()
-    task.prepare_tokenizer(marker_tokenizer)
+    task.add_markers(marker_tokenizer)
     assert marker_tokenizer.convert_tokens_to_ids(["[E1]", "[/E1]", "[E2]", "[/E2]"]) == [E1, E1_END, E2, E2_END]
-    assert task.vocab_size == len(marker_tokenizer) == 347
-    task.prepare_tokenizer(marker_tokenizer)  # a checkpoint's tokenizer has them already
+    assert len(marker_tokenizer) == 347
+    task.add_markers(marker_tokenizer)  # a checkpoint's tokenizer has them already
     assert len(marker_tokenizer) == 347
 
 
@@ -236,7 +240,7 @@ def test_typed_markers(marker_tokenizer: Any) -> None:
     task = relation_task(markers="typed")
     task.entity_types = ["LOC", "PER"]
     task.labels = ["Other", "r"]
-    task.prepare_tokenizer(marker_tokenizer)
+    task.add_markers(marker_tokenizer)
     example = RelationExample("the party is great", EntitySpan(4, 9, "PER"), EntitySpan(13, 18, "LOC"), None, "x")
     [feature] = task.encode([example], marker_tokenizer, DataConfig())
     tokens = marker_tokenizer.convert_ids_to_tokens(feature["input_ids"])
@@ -264,7 +268,8 @@ def test_window_around_the_entities(start_of: dict, end_of: dict, length: int, b
 def test_long_inputs_are_cut_around_the_entities_and_far_pairs_are_reported(marker_tokenizer: Any) -> None:
     text = "the party is great " * 6 + "the party is great"  # 28 tokens
     task = relation_task()
-    [feature] = encoded(task, marker_tokenizer, (4 * 19 + 4, 4 * 19 + 9), (4 * 19 + 13, 4 * 19 + 18), text, max_length=12)
+    [feature] = encoded(task, marker_tokenizer, (4 * 19 + 4, 4 * 19 + 9), (4 * 19 + 13, 4 * 19 + 18), text,
+                        max_length=12)
     # 10 tokens between [CLS] and [SEP]: the 7 from [E1] to [/E2], 1 of context before them, 2 after
     assert feature["input_ids"] == [CLS, THE, E1, PARTY, E1_END, IS, E2, GREAT, E2_END, THE, PARTY, SEP]
     assert feature["trimmed"] is True
@@ -291,11 +296,11 @@ def batch_for(task: RelationTask, tokenizer: Any) -> dict[str, torch.Tensor]:
 def test_entity_start_head_saves_and_loads(marker_tokenizer: Any, tiny_bert: Path, tmp_path: Path) -> None:
     from transformers import AutoModel
 
-    from homofit.heads import EntityStartClassifier
+    from homofit.entity_start import EntityStartClassifier
 
     task = relation_task(["Other", "r"])
-    task.prepare_tokenizer(marker_tokenizer)
-    model = task.build_model(str(tiny_bert), ModelConfig(), from_checkpoint=False).eval()
+    task.add_markers(marker_tokenizer)
+    model = task.build_model(str(tiny_bert), ModelConfig(), marker_tokenizer, from_checkpoint=False).eval()
     assert isinstance(model, EntityStartClassifier)
     assert model.get_input_embeddings().num_embeddings == 347
     assert model.classifier.weight.shape == (2, 64)  # two labels from 2 x 32 hidden
@@ -304,10 +309,11 @@ def test_entity_start_head_saves_and_loads(marker_tokenizer: Any, tiny_bert: Pat
     total, units = task.loss(model, batch)
     assert total.ndim == 0 and torch.isfinite(total) and int(units) == 2  # summed over the 2 examples
     model.save_pretrained(tmp_path)
-    assert {"config.json", "model.safetensors", "entity_start_head.safetensors"} <= {path.name for path in tmp_path.iterdir()}
-    again = task.build_model(str(tmp_path), ModelConfig(), from_checkpoint=True).eval()
+    assert {"config.json", "model.safetensors", "entity_start_head.safetensors"} <= {
+        path.name for path in tmp_path.iterdir()}
+    again = task.build_model(str(tmp_path), ModelConfig(), marker_tokenizer, from_checkpoint=True).eval()
     with torch.no_grad():
-        inputs = task._model_inputs(batch)
+        inputs = task.head.inputs(batch)
         torch.testing.assert_close(again(**inputs).logits, model(**inputs).logits)
     encoder = AutoModel.from_pretrained(tmp_path)  # the encoder folder is a plain transformers model
     assert encoder.get_input_embeddings().num_embeddings == 347
@@ -318,19 +324,21 @@ def test_pooled_head_is_a_plain_transformers_classifier(marker_tokenizer: Any, t
     from transformers import AutoModelForSequenceClassification
 
     task = relation_task(["Other", "r"], head="pooled")
-    task.prepare_tokenizer(marker_tokenizer)
-    model = task.build_model(str(tiny_bert), ModelConfig(), from_checkpoint=False).eval()
+    task.add_markers(marker_tokenizer)
+    model = task.build_model(str(tiny_bert), ModelConfig(), marker_tokenizer, from_checkpoint=False).eval()
     batch = batch_for(task, marker_tokenizer)
-    assert set(task._model_inputs(batch)) == {"input_ids", "attention_mask"}
+    assert set(task.head.inputs(batch)) == {"input_ids", "attention_mask"}
     model.save_pretrained(tmp_path)
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     with torch.no_grad():
-        torch.testing.assert_close(loaded(**task._model_inputs(batch)).logits, model(**task._model_inputs(batch)).logits)
+        torch.testing.assert_close(loaded(**task.head.inputs(batch)).logits,
+                                   model(**task.head.inputs(batch)).logits)
 
 
 def test_decode_score_and_records() -> None:
     task = relation_task(["Content-Container(e1,e2)", "Content-Container(e2,e1)", "Other"])
-    examples = [RelationExample("The cup holds tea.", EntitySpan(4, 7), EntitySpan(14, 17), "Content-Container(e2,e1)", "a:1", "1"),
+    examples = [RelationExample("The cup holds tea.", EntitySpan(4, 7), EntitySpan(14, 17), "Content-Container(e2,e1)",
+                                "a:1", "1"),
                 RelationExample("A cat sat.", EntitySpan(2, 5), EntitySpan(6, 9), "Other", "a:5", "2")]
     features = [{"example_index": 1, "widened_spans": 0, "trimmed": False},
                 {"example_index": 0, "widened_spans": 1, "trimmed": True}]
@@ -343,7 +351,8 @@ def test_decode_score_and_records() -> None:
     assert report["official"]["per_class"]["Content-Container"]["wrong_direction"] == 1
     assert (report["widened_spans"], report["trimmed_inputs"], report["unfit_examples"]) == (1, 1, 0)
     record = task.prediction_records(examples, predictions)[0]
-    assert record == {"source": "a:1", "id": "1", "text": "The cup holds tea.", "head": {"start": 4, "end": 7, "text": "cup"},
+    assert record == {"source": "a:1", "id": "1", "text": "The cup holds tea.",
+                      "head": {"start": 4, "end": 7, "text": "cup"},
                       "tail": {"start": 14, "end": 17, "text": "tea"}, "label": "Content-Container(e1,e2)",
                       "probabilities": {"Content-Container(e1,e2)": 0.7, "Content-Container(e2,e1)": 0.2, "Other": 0.1},
                       "gold_label": "Content-Container(e2,e1)"}
@@ -402,15 +411,18 @@ def test_checkpoint_keeps_the_markers(semeval_run: Path) -> None:
 
 
 def test_predict_jsonl_with_spans_and_eval(semeval_run: Path, tmp_path: Path) -> None:
-    source = write(tmp_path / "in.jsonl", '{"text": "The cup holds tea.", "head": {"start": 4, "end": 7}, "tail": [14, 17]}\n')
+    source = write(tmp_path / "in.jsonl",
+                   '{"text": "The cup holds tea.", "head": {"start": 4, "end": 7}, "tail": [14, 17]}\n')
     result = ok(invoke("predict", "--checkpoint", semeval_run / "checkpoints" / "best", source))
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
     assert (record["head"]["text"], record["tail"]["text"]) == ("cup", "tea")
     assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
-    ok(invoke("eval", "--checkpoint", semeval_run / "checkpoints" / "best", "--split", "test", "--out", tmp_path / "eval"))
+    ok(invoke("eval", "--checkpoint", semeval_run / "checkpoints" / "best", "--split", "test",
+              "--out", tmp_path / "eval"))
     again = json.loads((tmp_path / "eval" / "test.json").read_text())
-    assert again["official_macro_f1"] == json.loads((semeval_run / "reports" / "test.json").read_text())["official_macro_f1"]
+    assert again["official_macro_f1"] == json.loads(
+        (semeval_run / "reports" / "test.json").read_text())["official_macro_f1"]
 
 
 def test_init_prints_a_valid_starter_spec(tmp_path: Path) -> None:
@@ -426,12 +438,12 @@ def test_shipped_semeval_spec_is_valid() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "semeval2010_task8").is_dir(), reason="needs ../shared/data/semeval2010_task8")
-def test_read_the_whole_semeval_release() -> None:
+def test_read_the_whole_semeval_release(marker_tokenizer: Any) -> None:
     task = relation_task()
     train = task.read(SHARED / "semeval2010_task8" / "TRAIN_FILE.TXT", DataConfig())
     test = task.read(SHARED / "semeval2010_task8" / "TEST_FILE_FULL.TXT", DataConfig())
     assert (len(train), len(test)) == (8000, 2717)
-    task.set_labels(train, None)
+    task.initialize(train, marker_tokenizer, None)
     assert len(task.labels) == 19
     assert {example.label for example in test} <= set(task.labels)
 

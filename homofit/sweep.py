@@ -48,10 +48,8 @@ def import_optuna() -> Any:
 
 def sweep_plan(config: Any) -> tuple[str, str]:
     """(metric, direction) of the sweep, checked against what the task reports on dev."""
-    import difflib
-
     from homofit.tasks import build_task
-    from homofit.train import has_dev, lower_is_better, selectable_metrics
+    from homofit.train import check_selectable, has_dev, lower_is_better
 
     sweep = config.sweep
     if sweep is None:
@@ -62,12 +60,7 @@ def sweep_plan(config: Any) -> tuple[str, str]:
                            "unseen by the search).")
     task = build_task(config.task)
     metric = sweep.metric or config.train.early_stopping.metric or task.headline_metric
-    choices = selectable_metrics(task)
-    if metric not in choices:
-        close = difflib.get_close_matches(metric, choices, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise HomofitError(f"sweep.metric: '{metric}' is not a metric the {task.name} task reports on dev; choose one "
-                           f"of {', '.join(choices)}{hint}")
+    check_selectable(metric, task, "sweep.metric", f"a metric the {task.name} task reports on dev")
     direction = sweep.direction or ("minimize" if lower_is_better(task, metric) else "maximize")
     return metric, direction
 

@@ -196,16 +196,9 @@ def _check_targets(examples: list[Any], split: str, skip_empty: bool, notes: lis
 
 def check_training_spec(config: Any, task: Task) -> None:
     """What the loop will need, checked before anything is created (also by `homofit validate`)."""
-    import difflib
-
     stopping = config.train.early_stopping
-    metric = stopping.metric or task.headline_metric
-    choices = selectable_metrics(task)
-    if metric not in choices:
-        close = difflib.get_close_matches(metric, choices, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise HomofitError(f"train.early_stopping.metric: '{metric}' is not a metric the {task.name} task reports; "
-                           f"choose one of {', '.join(choices)}{hint}")
+    check_selectable(stopping.metric or task.headline_metric, task, "train.early_stopping.metric",
+                     f"a metric the {task.name} task reports")
     from homofit.trackers import check_trackers
 
     check_trackers(config.output.loggers)
@@ -228,6 +221,17 @@ def selectable_metrics(task: Task) -> tuple[str, ...]:
 def lower_is_better(task: Task, metric: str) -> bool:
     """Whether less of `metric` is better: the training loss, and the metrics the task says so of."""
     return metric == "loss" or metric in task.lower_is_better
+
+
+def check_selectable(metric: str, task: Task, key: str, what: str) -> None:
+    """Raise the error that names `key` when `metric` is not one of `selectable_metrics`, with the closest one."""
+    import difflib
+
+    choices = selectable_metrics(task)
+    if metric not in choices:
+        close = difflib.get_close_matches(metric, choices, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise HomofitError(f"{key}: '{metric}' is not {what}; choose one of {', '.join(choices)}{hint}")
 
 
 def stopping_mode(task: Task, metric: str, mode: str | None) -> str:

@@ -46,6 +46,11 @@ def write_spec(path: Path, model: Path, **sections: dict[str, Any]) -> Path:
         "train": {"epochs": 2, "batch_size": 16, "log_every": 1, "device": "cpu", "precision": "fp32", "seed": 7},
         "output": {"dir": str(path.parent / "runs")},
     }
+    return save_spec(path, spec, sections)
+
+
+def save_spec(path: Path, spec: dict[str, Any], sections: dict[str, dict[str, Any]]) -> Path:
+    """`spec` with each of `sections` merged over its own section, written to `path` as YAML."""
     for name, values in sections.items():
         spec[name] = {**spec[name], **values}
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")

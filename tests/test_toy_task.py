@@ -13,9 +13,10 @@ from typing import Any, ClassVar, Literal
 import pytest
 import yaml
 from pydantic import Field
-from typer.testing import CliRunner, Result
+from test_cli import invoke as cli
+from test_cli import ok
+from typer.testing import Result
 
-from homofit.cli import app
 from homofit.config import DataConfig, StrictModel
 from homofit.data.readers import read_jsonl
 from homofit.errors import HomofitError
@@ -137,9 +138,7 @@ def registered() -> Iterator[None]:
 
 
 def invoke(*args: Any) -> Result:
-    result = CliRunner().invoke(app, [str(arg) for arg in args])
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    return result
+    return ok(cli(*args))
 
 
 def write_split(path: Path, count: int, offset: int) -> Path:

@@ -16,24 +16,13 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from click.testing import Result
 from safetensors.torch import load_file
-from typer.testing import CliRunner
+from test_cli import invoke, ok
 
-from homofit.cli import app
 from homofit.train import epoch_batches
 
 NER_DATA = Path(__file__).parent / "data" / "ner"
 DRIVER = Path(__file__).parent / "train_driver.py"
-
-
-def invoke(*args: Any) -> Result:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    return result
 
 
 def write_spec(path: Path, model_path: Path, **sections: dict[str, Any]) -> Path:

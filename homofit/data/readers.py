@@ -125,3 +125,11 @@ def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def jsonl_fields(columns: dict[str, int | str], fields: tuple[str, ...], task: str) -> dict[str, str]:
+    """The JSONL field that holds each of `fields` (data.columns may rename them); another key is an error."""
+    unknown = set(columns) - set(fields)
+    if unknown:
+        raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for {task}; use {' and '.join(fields)}.")
+    return {field: str(columns.get(field, field)) for field in fields}

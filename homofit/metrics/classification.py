@@ -29,15 +29,7 @@ def single_label_report(gold: Sequence[str], predicted: Sequence[str], label_ord
     }
     correct = sum(matrix[row][row] for row in range(len(labels)))
     averages = average_scores(per_class)
-    return {
-        "accuracy": correct / len(gold) if gold else 0.0,
-        "macro_f1": averages["macro"]["f1-score"],
-        "weighted_f1": averages["weighted"]["f1-score"],
-        "per_class": per_class,
-        "averages": averages,
-        "confusion_matrix": {"labels": labels, "matrix": matrix},
-        "examples": len(gold),
-    }
+    return _report(correct, len(gold), per_class, averages, {"labels": labels, "matrix": matrix})
 
 
 def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]],
@@ -63,14 +55,20 @@ def multi_label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]],
                                 sum(matrix[1][0] + matrix[1][1] for matrix in binary.values()))
     averages = {"micro": micro, **average_scores(per_class)}
     exact = sum(set(gold_set) == set(predicted_set) for gold_set, predicted_set in zip(gold, predicted))
+    return _report(exact, len(gold), per_class, averages, {"labels": labels, "per_class": binary})
+
+
+def _report(correct: int, examples: int, per_class: dict[str, Any], averages: dict[str, Any],
+            confusion: dict[str, Any]) -> dict[str, Any]:
+    """A classification report: the headline scores first, then what they come from."""
     return {
-        "accuracy": exact / len(gold) if gold else 0.0,
+        "accuracy": correct / examples if examples else 0.0,
         "macro_f1": averages["macro"]["f1-score"],
         "weighted_f1": averages["weighted"]["f1-score"],
         "per_class": per_class,
         "averages": averages,
-        "confusion_matrix": {"labels": labels, "per_class": binary},
-        "examples": len(gold),
+        "confusion_matrix": confusion,
+        "examples": examples,
     }
 
 

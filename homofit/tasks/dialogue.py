@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from homofit.data.dialogue import Turn, read_sgd, response_examples, turns_from_json
-from homofit.data.readers import detect_format, open_text, read_jsonl
+from homofit.data.readers import detect_format, jsonl_fields, open_text, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
     GenerationTask,
@@ -77,10 +77,7 @@ class DialogueTask(GenerationTask):
         return [DialogueExample(context, [response.text], origin) for context, response, origin in examples]
 
     def _read_jsonl(self, path: Path, columns: dict[str, int | str], need_response: bool) -> list[DialogueExample]:
-        unknown = set(columns) - {"turns", "response"}
-        if unknown:
-            raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for dialogue; use turns and response.")
-        turns_key, response_key = str(columns.get("turns", "turns")), str(columns.get("response", "response"))
+        turns_key, response_key = jsonl_fields(columns, ("turns", "response"), "dialogue").values()
         examples = []
         for line, record in read_jsonl(path):
             where = f"{path}:{line}"

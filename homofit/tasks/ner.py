@@ -241,7 +241,6 @@ class NerTask(Task):
 
         return format_entity_report(report)
 
-
     def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
         """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
         from homofit.outcomes import tagging_outcomes

@@ -247,7 +247,6 @@ class QaTask(Task):
 
         return format_squad_report(report)
 
-
     def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
         """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
         from homofit.outcomes import qa_outcomes

@@ -360,7 +360,6 @@ class RelationTask(Task):
         save_confusion_matrix_png(matrix["labels"], matrix["matrix"], folder / f"{name}.confusion.png",
                                   f"{name}: official macro-F1 {100 * report['official_macro_f1']:.2f}%")
 
-
     def outcomes(self, records: list[dict[str, Any]], fail_below: float = 50.0) -> Outcomes:
         """Per-example right/wrong and metric counts from scored prediction records (`homofit compare`)."""
         from homofit.outcomes import relation_outcomes

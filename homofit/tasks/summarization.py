@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from homofit.data.readers import detect_format, open_text, read_jsonl
+from homofit.data.readers import detect_format, jsonl_fields, open_text, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
     GenerationTask,
@@ -55,11 +55,7 @@ class SummarizationTask(GenerationTask):
         of reference summaries. data.columns renames them, e.g. {document: source, summary: target}."""
         if detect_format(path, data.format) != "jsonl":
             raise HomofitError(f"{path}: summarization reads JSONL; set data.format: jsonl if the name says otherwise.")
-        unknown = set(data.columns) - {"document", "summary"}
-        if unknown:
-            raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for summarization; use document and summary.")
-        document_key = str(data.columns.get("document", "document"))
-        summary_key = str(data.columns.get("summary", "summary"))
+        document_key, summary_key = jsonl_fields(data.columns, ("document", "summary"), "summarization").values()
         examples = []
         for line, record in read_jsonl(path):
             document = _text_or_sentences(record.get(document_key))

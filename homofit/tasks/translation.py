@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from homofit.data.parallel import parallel_files, read_parallel
-from homofit.data.readers import detect_format, read_jsonl
+from homofit.data.readers import detect_format, jsonl_fields, read_jsonl
 from homofit.errors import HomofitError
 from homofit.generation import (
     GenerationTask,
@@ -67,10 +67,7 @@ class TranslationTask(GenerationTask):
                 for line, source, target in read_parallel(source_path, target_path)]
 
     def _read_jsonl(self, path: Path, columns: dict[str, int | str], need_target: bool = True) -> list[TranslationExample]:
-        unknown = set(columns) - {"source", "target"}
-        if unknown:
-            raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for translation; use source and target.")
-        source_key, target_key = str(columns.get("source", "source")), str(columns.get("target", "target"))
+        source_key, target_key = jsonl_fields(columns, ("source", "target"), "translation").values()
         examples = []
         for line, record in read_jsonl(path):
             if not isinstance(record.get(source_key), str):

@@ -13,9 +13,8 @@ import numpy
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
+from test_cli import invoke, ok
 
-from homofit.cli import app
 from homofit.config import DataConfig, load_config
 from homofit.data.windows import IGNORE_INDEX
 from homofit.errors import HomofitError
@@ -317,15 +316,6 @@ def test_scoring_needs_labels() -> None:
 
 
 # -- the whole recipe, through the command line -----------------------------------------------------------
-
-
-def invoke(*args: Any) -> Any:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    return result
 
 
 @pytest.fixture(scope="module")

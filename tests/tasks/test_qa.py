@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy
 import pytest
-import yaml
-from typer.testing import CliRunner
+from test_cli import invoke as cli
+from test_cli import ok, save_spec
 
-from homofit.cli import app
 from homofit.config import DataConfig
 from homofit.data.readers import strip_span
 from homofit.data.squad import Answer, QaExample
@@ -353,9 +352,7 @@ def test_score_v2_and_prediction_records() -> None:
 
 
 def invoke(*args: Any) -> Any:
-    result = CliRunner().invoke(app, [str(arg) for arg in args])
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    return result
+    return ok(cli(*args))
 
 
 def write_spec(path: Path, model: Path, **sections: dict[str, Any]) -> Path:
@@ -368,10 +365,7 @@ def write_spec(path: Path, model: Path, **sections: dict[str, Any]) -> Path:
         "train": {"max_steps": 3, "batch_size": 32, "log_every": 1, "device": "cpu", "precision": "fp32", "seed": 3},
         "output": {"dir": str(path.parent / "runs")},
     }
-    for name, values in sections.items():
-        spec[name] = {**spec[name], **values}
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return path
+    return save_spec(path, spec, sections)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ import numpy
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
+from test_cli import invoke, ok
 
-from homofit.cli import app
 from homofit.config import DataConfig, ModelConfig, load_config
 from homofit.errors import HomofitError
 from homofit.tasks.relation import (
@@ -360,15 +359,6 @@ def test_decode_score_and_records() -> None:
 
 
 # -- the whole recipe, through the command line -----------------------------------------------------------
-
-
-def invoke(*args: Any) -> Any:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Feature keys by which a task marks an input it had to cut to fit data.max_length
@@ -35,7 +36,9 @@ class DataReport:
 
 
 def debug_data(config: Any) -> DataReport:
-    """Read and tokenize every split as training would, and count what usually goes wrong with data."""
+    """Read and tokenize every split as training would (the model is built too: a generation task's inputs
+    depend on its backbone), and count what usually goes wrong with data."""
+    from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state
     from homofit.model import load_tokenizer
     from homofit.tasks import build_task
     from homofit.train import gold_labels, read_splits, unseen_labels
@@ -43,9 +46,13 @@ def debug_data(config: Any) -> DataReport:
     task = build_task(config.task)
     notes: list[str] = []
     splits = read_splits(task, config, notes=notes)
-    tokenizer = load_tokenizer(config.model.name_or_path, config.model)
+    model_path = config.model.name_or_path
+    from_checkpoint = is_homofit_checkpoint(model_path)
+    tokenizer = load_tokenizer(model_path, config.model)
     if "train" in splits:
-        task.initialize(splits["train"][1], tokenizer, None)
+        previous = read_checkpoint_state(Path(model_path)).task_state if from_checkpoint else None
+        task.initialize(splits["train"][1], tokenizer, previous)
+    task.build_model(model_path, config.model, tokenizer, from_checkpoint)
     train_inputs = {task.input_text(example) for example in splits["train"][1]} if "train" in splits else set()
     facts = []
     for name, (path, examples) in splits.items():

@@ -52,3 +52,17 @@ def test_debug_data_of_clean_data_finds_no_problems(tiny_bert: Path, tmp_path: P
             "model": {"name_or_path": str(tiny_bert)}}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     assert "no problems found" in ok(invoke("debug-data", tmp_path / "spec.yaml")).stdout
+
+
+def test_debug_data_of_a_generation_task_counts_cut_sources(tmp_path: Path) -> None:
+    """A generation task's inputs depend on its backbone (a causal LM's prompt), so debug-data builds it."""
+    from tasks.test_generation import build_tiny_gpt2
+
+    (tmp_path / "train.en").write_text("A dog runs.\n" + " ".join(["A very long sentence."] * 40) + "\n")
+    (tmp_path / "train.de").write_text("Ein Hund rennt.\nEin sehr langer Satz.\n")
+    spec = {"task": {"type": "translation"}, "data": {"train": str(tmp_path / "train.en"), "max_length": 32},
+            "model": {"name_or_path": str(build_tiny_gpt2(tmp_path / "gpt2"))}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    facts = json.loads(ok(invoke("debug-data", tmp_path / "spec.yaml", "--json")).stdout)
+    [train] = facts["splits"]
+    assert (train["examples"], train["inputs"], train["truncated"]) == (2, 2, 1)

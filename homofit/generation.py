@@ -39,7 +39,8 @@ Layout = Literal["seq2seq", "causal"]
 class GenerationSettings(StrictModel):
     """Every setting `generate` gets; nothing is taken from the checkpoint's own generation defaults."""
 
-    max_new_tokens: int = Field(64, ge=1, description="Most tokens generated per example: the only limit on output length.")
+    max_new_tokens: int = Field(64, ge=1, description="Most tokens generated per example: the only limit on output "
+                                                      "length.")
     num_beams: int = Field(1, ge=1, description="1 = greedy (or sampling); more = beam search.")
     do_sample: bool = Field(False, description="Sample instead of taking the most likely token.")
     temperature: float = Field(1.0, gt=0.0, description="Sampling only.")
@@ -466,7 +467,8 @@ def _auto_backbone(config: PretrainedConfig) -> str:
 def _check_backbone(backbone: str, config: PretrainedConfig, model_path: str) -> None:
     if backbone == "seq2seq" and not config.is_encoder_decoder:
         raise HomofitError(f"task.backbone: seq2seq needs an encoder-decoder checkpoint, but '{model_path}' is a "
-                           f"'{config.model_type}' model; use backbone: bert2bert for an encoder or causal for a decoder.")
+                           f"'{config.model_type}' model; use backbone: bert2bert for an encoder or causal for a "
+                           "decoder.")
     if backbone == "causal" and config.is_encoder_decoder:
         raise HomofitError(f"task.backbone: causal needs a decoder-only checkpoint, but '{model_path}' is an "
                            "encoder-decoder; use backbone: seq2seq or auto.")
@@ -565,7 +567,8 @@ def _target_logits(model: PreTrainedModel, batch: dict[str, torch.Tensor],
     return logits[:, :-1], labels[:, 1:]
 
 
-def _reference_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor], layout: str) -> tuple[list[float], list[int]]:
+def _reference_nll(model: PreTrainedModel, batch: dict[str, torch.Tensor],
+                   layout: str) -> tuple[list[float], list[int]]:
     """Summed negative log-likelihood of each row's label tokens, and how many there are."""
     import torch
 

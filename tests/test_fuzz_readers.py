@@ -17,7 +17,8 @@ from homofit.errors import HomofitError
 from homofit.tasks import build_task
 
 DATA = Path(__file__).parent / "data"
-FUZZ = settings(max_examples=int(os.environ.get("HOMOFIT_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("HOMOFIT_FUZZ_EXAMPLES", "40")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # family, data keys, a valid sample file of that family, the name the fuzzed copy gets
 READERS: list[tuple[str, dict[str, Any], Path, str]] = [

@@ -100,7 +100,7 @@ def test_model_config_rejects_freeze_layers_without_bottom() -> None:
         ModelConfig(freeze="embeddings", freeze_layers=2)
 
 
-def test_grow_classifier_keeps_trained_rows(tiny_bert: Path) -> None:
+def test_grow_head_keeps_trained_rows(tiny_bert: Path) -> None:
     model = _model(tiny_bert)
     old_weight = model.classifier.weight.detach().clone()
     grow_head(model, ["O", "B-a", "I-a", "B-new", "I-new"])

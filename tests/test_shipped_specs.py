@@ -24,7 +24,8 @@ from homofit.tasks import Task, register, task_names
 REPO = Path(__file__).parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 # Configs whose splits a script in scripts/ cuts from ../shared/data (written under runs/, outside git).
-PREPARED_BY = {"semeval2010_task8.yaml": "scripts/split_semeval2010_task8.py", "squad_v1.1.yaml": "scripts/split_squad.py"}
+PREPARED_BY = {"semeval2010_task8.yaml": "scripts/split_semeval2010_task8.py",
+               "squad_v1.1.yaml": "scripts/split_squad.py"}
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # Generation families: the output layer is the decoder, tied to the embeddings, so head_only is refused.
 DECODER_OUTPUT = [task for task in task_names() if "backbone" in tasks._REGISTRY[task].config_type.model_fields]

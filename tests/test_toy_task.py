@@ -184,7 +184,7 @@ def test_a_task_family_in_one_file_inits_validates_trains_evaluates_and_predicts
     invoke("eval", "--checkpoint", run / "checkpoints" / "best", "--out", out)
     assert json.loads((out / "test.json").read_text()) == test_report  # the reloaded checkpoint scores the same
 
-    records = [json.loads(line) for line in
-               invoke("predict", "--checkpoint", run / "checkpoints" / "best", "good good bad\nbad").stdout.splitlines()]
+    predicted = invoke("predict", "--checkpoint", run / "checkpoints" / "best", "good good bad\nbad")
+    records = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert [record["text"] for record in records] == ["good good bad", "bad"]
     assert all(isinstance(record["value"], float) for record in records)

@@ -106,7 +106,8 @@ def test_accumulation_equals_the_large_batch(tiny_bert: Path, tmp_path: Path) ->
     here, and 6.7e-3 when each micro-batch's mean is divided by the accumulation count (the old weighting)."""
     runs = {}
     for batch, accumulation in ((16, 1), (4, 4)):
-        spec = write_spec(tmp_path / f"spec-{batch}.yaml", tiny_bert, model={"dropout": 0.0}, optim={"name": "sgd", "lr": 0.5},
+        spec = write_spec(tmp_path / f"spec-{batch}.yaml", tiny_bert, model={"dropout": 0.0},
+                          optim={"name": "sgd", "lr": 0.5},
                           data={"dev": None, "test": None},
                           train={"batch_size": batch, "grad_accum": accumulation, "max_steps": 8, "save_every": None,
                                  "eval_every": "epoch"})
@@ -508,7 +509,8 @@ def test_a_run_that_reaches_its_last_step_is_not_said_to_stop_early(tiny_bert: P
     assert "trained every step" in result.output and "stopped early" not in result.output
 
 
-def test_a_run_without_dev_says_what_it_loses(tiny_bert: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_run_without_dev_says_what_it_loses(tiny_bert: Path, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
     spec = write_spec(tmp_path / "spec.yaml", tiny_bert, data={"dev": None, "test": None},
                       train={"max_steps": 2, "save_every": None})
     result = ok(invoke("train", spec, "--run-dir", tmp_path / "run"))

@@ -33,8 +33,10 @@ TEXT_FORMATS = ("csv", "tsv", "jsonl")
 class ClassificationConfig(StrictModel):
     type: Literal["classification"] = "classification"
     multi_label: bool = Field(False, description="Any number of labels per text: a sigmoid per label and a threshold.")
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label: a label is predicted from this probability up.")
-    label_separator: str = Field(",", min_length=1, description="Multi-label: what separates labels in one CSV/TSV cell.")
+    threshold: float = Field(0.5, gt=0.0, lt=1.0,
+                             description="Multi-label: a label is predicted from this probability up.")
+    label_separator: str = Field(",", min_length=1,
+                                 description="Multi-label: what separates labels in one CSV/TSV cell.")
     class_weights: Literal["balanced"] | dict[str, float] | None = Field(
         None, description="Loss weight of each label: 'balanced' (inverse frequency in train) or {label: weight}; "
                           "multi-label: the weight of a label's positive examples.")
@@ -154,7 +156,8 @@ class ClassificationTask(Task):
         for key in ("text", "text_pair"):
             value = record.fields.get(key)
             if value is not None and not isinstance(value, str):
-                raise HomofitError(f"{record.source}: data.columns.{key} holds {type(value).__name__} {value!r}, not text.")
+                raise HomofitError(f"{record.source}: data.columns.{key} holds {type(value).__name__} {value!r}, "
+                                   "not text.")
             texts.append(value)
         labels = self._labels_of(record.fields["label"], record.source) if "label" in record.fields else None
         return TextExample(texts[0], texts[1], labels, record.source)
@@ -295,7 +298,8 @@ class ClassificationTask(Task):
             return multi_label_outcomes(records, self.labels)
         return label_outcomes(records, self.labels)
 
-    def prediction_records(self, examples: list[TextExample], predictions: list[ClassPrediction]) -> list[dict[str, Any]]:
+    def prediction_records(self, examples: list[TextExample],
+                           predictions: list[ClassPrediction]) -> list[dict[str, Any]]:
         records = []
         for example, prediction in zip(examples, predictions):
             record: dict[str, Any] = {"source": example.source, "text": example.text}
@@ -305,7 +309,8 @@ class ClassificationTask(Task):
                 record["labels"] = prediction.labels
             else:
                 record["label"] = prediction.labels[0]
-            record["probabilities"] = {label: round(score, 6) for label, score in zip(self.labels, prediction.probabilities)}
+            record["probabilities"] = {label: round(score, 6)
+                                       for label, score in zip(self.labels, prediction.probabilities)}
             if example.labels is not None:
                 record["gold_labels" if self.config.multi_label else "gold_label"] = (
                     example.labels if self.config.multi_label else example.labels[0])

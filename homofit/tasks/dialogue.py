@@ -55,7 +55,8 @@ class DialogueTask(GenerationTask):
     lower_is_better: ClassVar[frozenset[str]] = frozenset({"perplexity"})
     starter: ClassVar[dict[str, Any]] = {
         "data": {"train": "data/sgd/train", "dev": "data/sgd/dev", "test": "data/sgd/test", "max_length": 256},
-        "model": {"name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+        "model": {"name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                  "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
         "train": {"epochs": 1, "batch_size": 8, "eval_batch_size": 16,
                   "early_stopping": {"metric": "perplexity", "mode": "min", "patience": 2}}}
 

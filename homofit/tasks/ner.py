@@ -91,7 +91,8 @@ class NerTask(Task):
                     )
                 tokens.append(cells[token_at])
                 tags.append(cells[tag_at])
-            examples.append(NerExample(tokens, self._to_iob2(tags, path, sentence.lines), f"{path}:{sentence.lines[0]}"))
+            examples.append(NerExample(tokens, self._to_iob2(tags, path, sentence.lines),
+                                       f"{path}:{sentence.lines[0]}"))
         return examples
 
     def _read_jsonl(self, path: Path, columns: dict[str, int | str], labeled: bool = True) -> list[NerExample]:
@@ -183,7 +184,8 @@ class NerTask(Task):
         prefix, suffix = special_token_frame(tokenizer)
         budget = data.max_length - len(prefix) - len(suffix)
         label_ids = {label: index for index, label in enumerate(self.labels)}
-        encoded = tokenizer([example.tokens for example in examples], is_split_into_words=True, add_special_tokens=False)
+        encoded = tokenizer([example.tokens for example in examples], is_split_into_words=True,
+                            add_special_tokens=False)
         features = []
         for example_index, example in enumerate(examples):
             subwords: list[list[int]] = [[] for _ in example.tokens]
@@ -234,7 +236,8 @@ class NerTask(Task):
         from homofit.metrics.entities import entity_report
 
         gold = [example.tags or [] for example in examples]
-        return entity_report(gold, [prediction.tags for prediction in predictions], sum(p.unscored for p in predictions))
+        return entity_report(gold, [prediction.tags for prediction in predictions],
+                             sum(p.unscored for p in predictions))
 
     def format_report(self, report: dict[str, Any]) -> str:
         from homofit.metrics.entities import format_entity_report
@@ -280,10 +283,12 @@ class NerTask(Task):
 def _column_index(columns: dict[str, int | str], key: str, default: int) -> int:
     unknown = set(columns) - {"token", "tag", "tokens", "tags"}
     if unknown:
-        raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for NER; use token/tag (CoNLL) or tokens/tags (JSONL).")
+        raise HomofitError(f"data.columns: unknown key(s) {sorted(unknown)} for NER; use token/tag (CoNLL) or "
+                           "tokens/tags (JSONL).")
     value = columns.get(key, default)
     if not isinstance(value, int):
-        raise HomofitError(f"data.columns.{key}: CoNLL columns are chosen by index (0 = first, -1 = last), got '{value}'.")
+        raise HomofitError(f"data.columns.{key}: CoNLL columns are chosen by index (0 = first, -1 = last), "
+                           f"got '{value}'.")
     return value
 
 

@@ -172,7 +172,8 @@ class RelationTask(Task):
 
     def _from_markup(self, record: Record) -> RelationExample:
         text, head, tail = _parse_markup(record.fields["text"], record.source)
-        return self._example(text, head, tail, record.fields.get("label") or None, record.source, record.fields.get("id"))
+        return self._example(text, head, tail, record.fields.get("label") or None, record.source,
+                             record.fields.get("id"))
 
     def _read_semeval(self, path: Path) -> list[RelationExample]:
         """Blocks of: 'ID<TAB>"sentence with <e1>..</e1> and <e2>..</e2>"', the label (absent in the unlabeled
@@ -206,7 +207,8 @@ class RelationTask(Task):
                     raise HomofitError(f"{source}: no entity type for the {role}; task.markers: typed reads it from "
                                        f"the span's 'type' or the {role}_type field (or use markers: untyped).")
         if head.start < tail.end and tail.start < head.end:
-            inside = (head.start <= tail.start and tail.end <= head.end) or (tail.start <= head.start and head.end <= tail.end)
+            inside = ((head.start <= tail.start and tail.end <= head.end)
+                      or (tail.start <= head.start and head.end <= tail.end))
             if not inside or (head.start, head.end) == (tail.start, tail.end):
                 raise HomofitError(f"{source}: the head [{head.start}, {head.end}) and the tail [{tail.start}, "
                                    f"{tail.end}) overlap; markers can enclose one entity inside another, not cross.")
@@ -248,7 +250,8 @@ class RelationTask(Task):
             model.resize_token_embeddings(len(tokenizer))
         return model
 
-    def encode(self, examples: list[RelationExample], tokenizer: PreTrainedTokenizerBase, data: DataConfig) -> list[dict]:
+    def encode(self, examples: list[RelationExample], tokenizer: PreTrainedTokenizerBase,
+               data: DataConfig) -> list[dict]:
         """One feature per example that fits: the text's tokens with the markers inserted, cut to a window
         around both entities when too long. An example whose entities lie too far apart gets no feature."""
         from homofit.model import special_token_frame
@@ -259,7 +262,8 @@ class RelationTask(Task):
         if tokenizer.unk_token_id in marker_ids.values():
             raise HomofitError("model.name_or_path: the tokenizer has no entity marker tokens; a relation checkpoint "
                                "saves its tokenizer with them, so point at the checkpoint folder itself.")
-        encoded = tokenizer([example.text for example in examples], add_special_tokens=False, return_offsets_mapping=True)
+        encoded = tokenizer([example.text for example in examples], add_special_tokens=False,
+                            return_offsets_mapping=True)
         label_ids = {label: index for index, label in enumerate(self.labels)}
         features, unfit = [], 0
         for index, example in enumerate(examples):
@@ -316,7 +320,8 @@ class RelationTask(Task):
         marked += ids[cursor:]
         return MarkedTokens(marked, start_of, end_of, sum(not tokens[role][2] for role in ROLES))
 
-    def decode(self, examples: list[RelationExample], features: list[dict], outputs: list[Any]) -> list[RelationPrediction]:
+    def decode(self, examples: list[RelationExample], features: list[dict],
+               outputs: list[Any]) -> list[RelationPrediction]:
         unfit_label = self.config.negative_label or "(none)"
         predictions = [RelationPrediction(unfit_label, None) for _ in examples]
         for feature, probabilities in zip(features, outputs):
@@ -335,7 +340,8 @@ class RelationTask(Task):
         if unlabeled is not None:
             raise HomofitError(f"{unlabeled}: no relation label; scoring needs a label for every example.")
         report = relation_report([example.label for example in examples],
-                                 [prediction.label for prediction in predictions], self.labels, self.config.negative_label)
+                                 [prediction.label for prediction in predictions], self.labels,
+                                 self.config.negative_label)
         report["unfit_examples"] = sum(prediction.unfit for prediction in predictions)
         report["widened_spans"] = sum(prediction.widened_spans for prediction in predictions)
         report["trimmed_inputs"] = sum(prediction.trimmed for prediction in predictions)
@@ -366,7 +372,8 @@ class RelationTask(Task):
 
         return relation_outcomes(records, self.config.negative_label)
 
-    def prediction_records(self, examples: list[RelationExample], predictions: list[RelationPrediction]) -> list[dict[str, Any]]:
+    def prediction_records(self, examples: list[RelationExample],
+                           predictions: list[RelationPrediction]) -> list[dict[str, Any]]:
         records = []
         for example, prediction in zip(examples, predictions):
             record: dict[str, Any] = {"source": example.source}
@@ -382,7 +389,8 @@ class RelationTask(Task):
             if prediction.probabilities is None:
                 record["unfit"] = True
             else:
-                record["probabilities"] = {label: round(score, 6) for label, score in zip(self.labels, prediction.probabilities)}
+                record["probabilities"] = {label: round(score, 6)
+                                           for label, score in zip(self.labels, prediction.probabilities)}
             if example.label is not None:
                 record["gold_label"] = example.label
             records.append(record)
@@ -406,7 +414,8 @@ class MarkedTokens:
     widened: int  # entities whose span starts or ends inside a token, so the markers enclose a little more
 
 
-def _window_around(start_of: dict[str, int], end_of: dict[str, int], length: int, budget: int) -> tuple[int, int] | None:
+def _window_around(start_of: dict[str, int], end_of: dict[str, int], length: int,
+                   budget: int) -> tuple[int, int] | None:
     """Tokens [start, end) of at most `budget`, holding all four markers with the context split around them;
     None when the markers alone span more than `budget`."""
     first, last = min(start_of.values()), max(end_of.values()) + 1
@@ -422,9 +431,11 @@ def _window_around(start_of: dict[str, int], end_of: dict[str, int], length: int
 def _token_range(offsets: list[tuple[int, int]], span: EntitySpan, example: RelationExample,
                  role: str) -> tuple[int, int, bool]:
     """Tokens [first, end) that overlap the span, and whether they cover exactly its characters."""
-    inside = [index for index, (start, end) in enumerate(offsets) if start < span.end and end > span.start and end > start]
+    inside = [index for index, (start, end) in enumerate(offsets)
+              if start < span.end and end > span.start and end > start]
     if not inside:
-        raise HomofitError(f"{example.source}: the {role} {example.text[span.start:span.end]!r} becomes no token at all.")
+        raise HomofitError(f"{example.source}: the {role} {example.text[span.start:span.end]!r} becomes no token "
+                           "at all.")
     first, end = inside[0], inside[-1] + 1
     return first, end, offsets[first][0] == span.start and offsets[end - 1][1] == span.end
 

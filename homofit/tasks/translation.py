@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from homofit.config import DataConfig
 
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish", "it": "Italian",
-                  "pt": "Portuguese", "nl": "Dutch", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
+                  "pt": "Portuguese", "nl": "Dutch", "ro": "Romanian", "ru": "Russian", "zh": "Chinese",
+                  "ja": "Japanese"}
 
 
 class TranslationConfig(GenerationTaskConfig):
@@ -66,7 +67,8 @@ class TranslationTask(GenerationTask):
         return [TranslationExample(source, [target] if target is not None else [], f"{source_path}:{line}")
                 for line, source, target in read_parallel(source_path, target_path)]
 
-    def _read_jsonl(self, path: Path, columns: dict[str, int | str], need_target: bool = True) -> list[TranslationExample]:
+    def _read_jsonl(self, path: Path, columns: dict[str, int | str],
+                    need_target: bool = True) -> list[TranslationExample]:
         source_key, target_key = jsonl_fields(columns, ("source", "target"), "translation").values()
         examples = []
         for line, record in read_jsonl(path):

@@ -451,11 +451,11 @@ def test_translation_task_prompt_prefix_depends_on_the_backbone(tiny_gpt2: Path,
     from transformers import AutoTokenizer
 
     causal = TranslationTask(TranslationConfig(), {})
-    causal.build_model(str(tiny_gpt2), ModelConfig(name_or_path=str(tiny_gpt2)), AutoTokenizer.from_pretrained(tiny_gpt2),
-                       from_checkpoint=False)
+    causal.build_model(str(tiny_gpt2), ModelConfig(name_or_path=str(tiny_gpt2)),
+                       AutoTokenizer.from_pretrained(tiny_gpt2), from_checkpoint=False)
     seq2seq = TranslationTask(TranslationConfig(), {})
-    seq2seq.build_model(str(tiny_bart), ModelConfig(name_or_path=str(tiny_bart)), AutoTokenizer.from_pretrained(tiny_bart),
-                        from_checkpoint=False)
+    seq2seq.build_model(str(tiny_bart), ModelConfig(name_or_path=str(tiny_bart)),
+                        AutoTokenizer.from_pretrained(tiny_bart), from_checkpoint=False)
     prefixed = TranslationTask(TranslationConfig(prefix="translate English to German: "), {})
     assert causal._prefix(causal.head.layout) == "Translate English to German:\n"
     assert seq2seq._prefix(seq2seq.head.layout) == ""

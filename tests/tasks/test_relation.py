@@ -181,7 +181,8 @@ def test_labels_and_entity_types_in_a_stable_order(marker_tokenizer: Any) -> Non
     assert task.entity_types == ["LOC", "ORG", "PER"]
     assert task.marker_tokens()[:4] == ["[E1:LOC]", "[/E1:LOC]", "[E2:LOC]", "[/E2:LOC]"]
     assert task.state() == {"labels": ["Other", "a", "b"], "entity_types": ["LOC", "ORG", "PER"]}
-    assert task.initialize([example("c", ("PER", "GPE")), example("a")], marker_tokenizer, task.state() | {"labels": ["b", "a"]}) == ["c"]
+    checkpoint_state = task.state() | {"labels": ["b", "a"]}
+    assert task.initialize([example("c", ("PER", "GPE")), example("a")], marker_tokenizer, checkpoint_state) == ["c"]
     assert task.labels == ["b", "a", "c"]  # a checkpoint's labels first, in its order
     assert task.entity_types == ["LOC", "ORG", "PER", "GPE"]
 

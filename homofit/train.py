@@ -879,6 +879,7 @@ def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> 
     loss_sum = torch.zeros((), device=runtime.device)
     units = torch.zeros((), device=runtime.device)
     multiple = pad_multiple(config)
+    one_batch_windows = config.train.grad_accum == 1 and runtime.world_size == 1
     for index in range(state.batch_in_epoch, len(batches)):
         batch = task.collate([features[i] for i in batches[index]], experiment.tokenizer)
         if multiple:
@@ -887,12 +888,14 @@ def train_epoch(experiment: Experiment, state: TrainState, train_model: Any) -> 
         steps_now = (index + 1) % config.train.grad_accum == 0 or index + 1 == len(batches)
         with _gradient_sync(train_model, steps_now), runtime.autocast():
             batch_loss, batch_units = task.loss(train_model, batch)
-        state.scaler.scale(batch_loss).backward()
+        # A window of one micro-batch on one process knows its units now: the mean is taken before backward,
+        # which saves a pass over every gradient; otherwise the gradients are divided once per window.
+        state.scaler.scale(batch_loss / batch_units.clamp(min=1) if one_batch_windows else batch_loss).backward()
         loss_sum += batch_loss.detach()
         units += batch_units
         if not steps_now:
             continue
-        step_loss = optimizer_step(state, loss_sum, units, config, runtime)
+        step_loss = optimizer_step(state, loss_sum, units, config, runtime, divided=one_batch_windows)
         loss_sum.zero_()
         units.zero_()
         state.step += 1
@@ -962,8 +965,9 @@ class _NonFiniteGuard:
 
 
 def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tensor, config: Any,
-                   runtime: Runtime) -> torch.Tensor:
-    """One optimizer step over an accumulation window's summed gradients; returns the window's mean loss.
+                   runtime: Runtime, divided: bool = False) -> torch.Tensor:
+    """One optimizer step over an accumulation window's summed gradients (`divided`: already divided by the
+    window's units); returns the window's mean loss.
 
     Under several processes the unit count is summed over all of them, and DDP's mean over processes is
     undone, so the step is the one a single process would take over the global batch.
@@ -976,8 +980,9 @@ def optimizer_step(state: TrainState, loss_sum: torch.Tensor, units: torch.Tenso
         loss_sum, units = totals[0], totals[1]
     units = units.clamp(min=1)
     state.scaler.unscale_(state.optimizer)
-    gradients = [parameter.grad for parameter in state.model.parameters() if parameter.grad is not None]
-    torch._foreach_mul_(gradients, runtime.world_size / units)
+    if not divided:
+        gradients = [parameter.grad for parameter in state.model.parameters() if parameter.grad is not None]
+        torch._foreach_mul_(gradients, runtime.world_size / units)
     if config.train.max_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.train.max_grad_norm)
     mean_loss = loss_sum / units

@@ -33,7 +33,7 @@ if str(SCRIPTS.parent) not in sys.path:  # homofit from this checkout, installed
 REFERENCES = {"ner": "reference_ner.py", "classification": "reference_classification.py", "qa": "reference_qa.py",
               "translation": "reference_generation.py"}
 SPLITS = ("test-before", "dev", "test")  # homofit's report names, which the references use too
-DEFAULT_TOLERANCE = 1.0  # points on the 0-100 scale, as the SQuAD comparison allowed before every task had a gate
+DEFAULT_TOLERANCE = 1.0  # points on the 0-100 scale
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,16 @@ def test_grow_head_keeps_trained_rows(tiny_bert: Path) -> None:
     assert model.config.id2label[3] == "B-new" and model.config.num_labels == 5
 
 
+def test_grow_head_finds_a_nested_output_layer_and_names_a_missing_one(tiny_bert: Path) -> None:
+    model = _model(tiny_bert)
+    model.classifier = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 3))
+    grow_head(model, ["O", "B-a", "I-a", "B-new"])
+    assert model.classifier[2].out_features == 4 and model.classifier[0].out_features == 32
+    model.classifier = torch.nn.Linear(32, 7)  # no layer with one output per label (4 now)
+    with pytest.raises(HomofitError, match="has no output layer with one output per label"):
+        grow_head(model, ["O", "B-a", "I-a", "B-new"])
+
+
 def test_lora_trains_adapters_and_head_and_merges_to_plain_model(tiny_bert: Path) -> None:
     model = _model(tiny_bert)
     assert TokenLabelHead().trainable_modules(model) == ["classifier"]  # the head LoRA trains whole

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 # Feature keys by which a task marks an input it had to cut to fit data.max_length
@@ -38,10 +37,10 @@ class DataReport:
 def debug_data(config: Any) -> DataReport:
     """Read and tokenize every split as training would (the model is built too: a generation task's inputs
     depend on its backbone), and count what usually goes wrong with data."""
-    from homofit.checkpoint import is_homofit_checkpoint, read_checkpoint_state
+    from homofit.checkpoint import is_homofit_checkpoint
     from homofit.model import load_tokenizer
     from homofit.tasks import build_task
-    from homofit.train import gold_labels, read_splits, unseen_labels
+    from homofit.train import checkpoint_task_state, gold_labels, read_splits, unseen_labels
 
     task = build_task(config.task)
     notes: list[str] = []
@@ -50,7 +49,7 @@ def debug_data(config: Any) -> DataReport:
     from_checkpoint = is_homofit_checkpoint(model_path)
     tokenizer = load_tokenizer(model_path, config.model)
     if "train" in splits:
-        previous = read_checkpoint_state(Path(model_path)).task_state if from_checkpoint else None
+        previous = checkpoint_task_state(model_path, config.task.type) if from_checkpoint else None
         task.initialize(splits["train"][1], tokenizer, previous)
     task.build_model(model_path, config.model, tokenizer, from_checkpoint)
     train_inputs = {task.input_text(example) for example in splits["train"][1]} if "train" in splits else set()

@@ -24,9 +24,9 @@ def input_path(path_or_text: str) -> Path | None:
         return None
 
 
-def require_file(path: Path, what: str = "data file", folder_ok: bool = False) -> None:
-    """Raise the error every reader gives for a data path that is missing (or a folder, where a file is meant)."""
-    if path.is_dir() and not folder_ok:
+def require_file(path: Path, what: str = "data file") -> None:
+    """Raise the error every reader gives for a data path that is missing, or a folder where a file is meant."""
+    if path.is_dir():
         raise HomofitError(f"{path}: is a folder; name a {what}.")
     if not path.exists():
         raise HomofitError(f"{path}: {what} not found (paths are relative to the current directory).")

@@ -194,6 +194,15 @@ def _check_targets(examples: list[Any], split: str, skip_empty: bool, notes: lis
     return examples
 
 
+def checkpoint_task_state(path: str, task_type: str) -> dict[str, Any]:
+    """The task state of the homofit checkpoint at `path`, which must have been trained for `task_type`."""
+    state = read_checkpoint_state(Path(path))
+    if state.task_type != task_type:
+        raise HomofitError(f"model.name_or_path: the checkpoint was trained for task '{state.task_type}', "
+                           f"not '{task_type}'.")
+    return state.task_state
+
+
 def check_training_spec(config: Any, task: Task) -> None:
     """What the loop will need, checked before anything is created (also by `homofit validate`)."""
     stopping = config.train.early_stopping
@@ -318,13 +327,7 @@ def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: 
     if resume is not None and config.model.lora is None:
         model_source = str(RunDir(resume_run).checkpoint("last"))
     start_from_checkpoint = is_homofit_checkpoint(model_source)
-    previous_state = None
-    if start_from_checkpoint:
-        state = read_checkpoint_state(Path(model_source))
-        if state.task_type != config.task.type:
-            raise HomofitError(f"model.name_or_path: the checkpoint was trained for task '{state.task_type}', "
-                               f"not '{config.task.type}'.")
-        previous_state = state.task_state
+    previous_state = checkpoint_task_state(model_source, config.task.type) if start_from_checkpoint else None
     previous_labels = (previous_state or {}).get("labels")
     task = build_task(config.task)
     check_training_spec(config, task)

@@ -33,8 +33,7 @@ class Task:
     by the training data), `build_model`, `encode`, then `collate` / `loss` per step and `evaluate_batch` /
     `decode` / `score` per evaluation. `eval` and `predict` rebuild the task from its checkpoint's `state()`
     and skip `initialize`. The model side is a head adapter (homofit.heads) held in `self.head`, so
-    `build_model`, `collate`, `loss`, `evaluate_batch` and `predict_batch` are the adapter's unless a task
-    says otherwise.
+    `build_model`, `collate`, `loss` and `evaluate_batch` are the adapter's unless a task says otherwise.
     """
 
     name: ClassVar[str]

@@ -323,6 +323,7 @@ class ClassificationTask(Task):
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return example.text if example.text_pair is None else f"{example.text}\n{example.text_pair}"
 
+
 def _natural_order(label: str) -> tuple[int, int, str]:
     """Numeric labels by value ('2' before '10'), then the others alphabetically."""
     return (0, int(label), "") if label.removeprefix("-").isdigit() else (1, 0, label)

@@ -24,7 +24,6 @@ from homofit.tasks import register
 from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-
     from homofit.config import DataConfig
 
 

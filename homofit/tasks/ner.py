@@ -280,6 +280,7 @@ class NerTask(Task):
         """The example's input as one string (`homofit debug-data`: duplicates, overlap, blank inputs)."""
         return " ".join(example.tokens)
 
+
 def _column_index(columns: dict[str, int | str], key: str, default: int) -> int:
     unknown = set(columns) - {"token", "tag", "tokens", "tags"}
     if unknown:

@@ -21,7 +21,6 @@ from homofit.tasks import register
 from homofit.textfiles import input_path
 
 if TYPE_CHECKING:
-
     from homofit.config import DataConfig
 
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish", "it": "Italian",

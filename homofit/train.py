@@ -447,7 +447,7 @@ def encode_split(task: Task, name: str, examples: list[Any], tokenizer: PreTrain
             return cached
     builder = TableBuilder()
     with progress.phase(f"tokenize {name}", len(examples), f"{len(examples):,} examples") as bar, \
-            _LogNotes(keep=True) as notes:
+            _LogNotes() as notes:
         for offset in range(0, len(examples), ENCODE_CHUNK):
             chunk = task.encode(examples[offset : offset + ENCODE_CHUNK], tokenizer, data)
             for feature in chunk:
@@ -464,17 +464,15 @@ def encode_split(task: Task, name: str, examples: list[Any], tokenizer: PreTrain
 
 
 class _LogNotes(logging.Filter):
-    """While encoding: keep what homofit logs (to replay it when the features come from the cache), or drop it."""
+    """While encoding: note what homofit logs, to replay it when the features come from the cache."""
 
-    def __init__(self, keep: bool) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.keep = keep
         self.records: list[tuple[int, str]] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.keep:
-            self.records.append((record.levelno, record.getMessage()))
-        return self.keep
+        self.records.append((record.levelno, record.getMessage()))
+        return True
 
     def __enter__(self) -> _LogNotes:  # noqa: PYI034 - Self needs Python 3.11
         log.addFilter(self)

@@ -98,10 +98,6 @@ class Task:
         loss, units) as `loss` computes them, from the same forward pass; None without labels."""
         return self.head.evaluate(model, batch)
 
-    def predict_batch(self, model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> list[Any]:
-        """Model outputs for each row of the batch, moved to the CPU."""
-        return self.evaluate_batch(model, batch)[0]
-
     def trainable_modules(self, model: PreTrainedModel) -> list[str]:
         """The head modules that train in full under LoRA (peft's modules_to_save)."""
         return self.head.trainable_modules(model)

@@ -511,7 +511,7 @@ def test_packaged_smollm2_gguf_loads_generates_and_saves_as_safetensors(tmp_path
     [example] = task.read_predict_input("What is the capital of France?", DataConfig())
     features = task.encode([example], tokenizer, DataConfig(max_length=128))
     with torch.inference_mode():
-        [text] = task.decode([example], features, task.predict_batch(model, task.collate(features, tokenizer)))
+        [text] = task.decode([example], features, task.evaluate_batch(model, task.collate(features, tokenizer))[0])
     assert task.head.prompt_style == "chat" and "Paris" in text.text
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.gguf"))

@@ -84,3 +84,26 @@ def test_scheduler_follows_lr_multiplier(tiny_bert) -> None:
         optimizer.step()
         scheduler.step()
     assert rates == pytest.approx([0.0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+
+
+@pytest.mark.parametrize("norm", [0.25, 1.0 - 1e-7, 1.0, 1.0 + 1e-6, 7.5, float("nan"), float("inf")])
+def test_clipping_that_skips_the_unit_scale_gives_clip_grad_norms_gradients(norm: float) -> None:
+    import torch
+
+    from homofit.train import clip_gradients
+
+    torch.manual_seed(0)
+    models = [torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    gradients = [torch.randn_like(parameter) for parameter in models[0].parameters()]
+    scale = norm / float(torch.linalg.vector_norm(torch.cat([gradient.flatten() for gradient in gradients])))
+    for model in models:
+        for parameter, gradient in zip(model.parameters(), gradients):
+            parameter.grad = gradient * scale
+    models[0][1].bias.grad = None  # a parameter without a gradient is left out, as clip_grad_norm_ does
+    models[1][1].bias.grad = None
+    torch.nn.utils.clip_grad_norm_(models[0].parameters(), 1.0)
+    clip_gradients(models[1], 1.0, skip_unit_scale=True)
+    for expected, got in zip(models[0].parameters(), models[1].parameters()):
+        assert (expected.grad is None and got.grad is None) or torch.equal(expected.grad.nan_to_num(),
+                                                                          got.grad.nan_to_num())

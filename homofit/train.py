@@ -353,6 +353,10 @@ def _setup(config: Any, run_dir: Path | None, overrides: list[str], resume_run: 
     if config.model.lora is not None:
         model = apply_lora(model, config.model.lora, task.trainable_modules(model))
     model.to(runtime.device)
+    if runtime.device.type == "cpu":
+        from homofit.dropout import use_bulk_dropout
+
+        use_bulk_dropout(model)  # the same dropout, its masks drawn in bulk (homofit.dropout)
     runtime.strategy = config.train.strategy
     if runtime.sharded_model:
         model = shard_model(model, runtime, config)  # before the optimizer is built over its parameters

@@ -20,8 +20,14 @@ With --e2e it also times whole commands: `homofit train SPEC` (random batches, a
 length buckets, and the spec as it is, with a cold and then a warm feature cache) against the Trainer recipe
 doing the same (load, tokenize, train, evaluate dev and test, save).
 
+With --before REV it times whole `homofit train SPEC` commands of homofit as it was at the git revision REV
+(its package exported from this repository's history, run with this Python and this venv's packages)
+against homofit now: --pairs alternating pairs, each command with an empty feature cache, the same spec and
+working directory, and prints each pair's wall times and test F1 with the ratio.
+
     python scripts/bench_speed.py --device cpu --steps 60 --batch-size 16
     python scripts/bench_speed.py --e2e-only --spec configs/quickstart.yaml
+    python scripts/bench_speed.py --before 22306f6 --pairs 3 --spec configs/quickstart.yaml
     python scripts/bench_speed.py --device cuda --precision bf16 --steps 300 --batch-size 32 --out "$OUT"
 """
 
@@ -205,6 +211,9 @@ def worker(args: argparse.Namespace) -> None:
 def end_to_end(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, Any]]:
     """Wall time of whole training commands on the spec as written (dev, test, saves included)."""
     homofit = [sys.executable, "-m", "homofit.cli", "train", str(args.spec)]
+    model = ["--model", args.model] if args.model else []
+    if args.model:
+        homofit.append(f"model.name_or_path={args.model}")
     env = {**os.environ, "HOMOFIT_CACHE_DIR": str(scratch / "e2e-cache"), "HF_HUB_OFFLINE": "1"}
     commands = {
         "homofit, random batches": [*homofit, "train.batching=random", "data.cache=false", "--run-dir",
@@ -212,7 +221,8 @@ def end_to_end(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, A
         "homofit, the spec (cold cache)": [*homofit, "--run-dir", str(scratch / "e2e-cold")],
         "homofit, the spec (warm cache)": [*homofit, "--run-dir", str(scratch / "e2e-warm")],
         "Trainer recipe": [sys.executable, str(REPO_ROOT / "scripts" / "reference_ner.py"), str(args.spec),
-                           "--out", str(scratch / "e2e-reference.json"), "--output-dir", str(scratch / "e2e-trainer")],
+                           "--out", str(scratch / "e2e-reference.json"), "--output-dir", str(scratch / "e2e-trainer"),
+                           *model],
     }
     results = {}
     for name, command in commands.items():
@@ -227,6 +237,41 @@ def end_to_end(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, A
             results[name]["test"] = json.loads((scratch / "e2e-reference.json").read_text())["test"].get("f1")
         print(f"e2e {name}: {results[name]['wall_s']} s, test F1 {results[name]['test']}", flush=True)
     return results
+
+
+def before_and_now(args: argparse.Namespace, scratch: Path) -> str:
+    """Alternating pairs of whole `homofit train SPEC` commands: the package at args.before, then now."""
+    before_tree = scratch / "before"
+    before_tree.mkdir()
+    archive = subprocess.run(["git", "archive", args.before, "homofit"], cwd=REPO_ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive, check=True)
+    trees = {"before": before_tree, "now": REPO_ROOT}
+    title = (f"End to end, `{os.path.relpath(args.spec, REPO_ROOT)}`: homofit at {args.before} (before) and now, "
+             "alternating, each with an empty feature cache")
+    lines = [title, "",
+             "| pair | before, wall s | now, wall s | before / now | test F1 before | test F1 now |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    walls: dict[str, list[float]] = {"before": [], "now": []}
+    for pair in range(1, args.pairs + 1):
+        row = {}
+        for label, tree in trees.items():
+            run = scratch / f"{label}-{pair}"
+            env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1",
+                   "HOMOFIT_CACHE_DIR": str(scratch / f"cache-{label}-{pair}")}
+            started = time.perf_counter()
+            # -P: the working directory (this checkout) is not put before PYTHONPATH
+            subprocess.run([sys.executable, "-P", "-m", "homofit.cli", "train", str(args.spec), "--run-dir", str(run)],
+                           check=True, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wall = time.perf_counter() - started
+            walls[label].append(wall)
+            row[label] = (wall, json.loads((run / "reports" / "test.json").read_text()).get("f1"))
+            print(f"pair {pair} {label}: {wall:.1f} s, test F1 {row[label][1]:.4f}", flush=True)
+        lines.append(f"| {pair} | {row['before'][0]:.1f} | {row['now'][0]:.1f} | "
+                     f"{row['before'][0] / row['now'][0]:.2f}x | {row['before'][1]:.4f} | {row['now'][1]:.4f} |")
+    before, now = (sum(walls[label]) / len(walls[label]) for label in ("before", "now"))
+    lines.append(f"| mean | {before:.1f} | {now:.1f} | {before / now:.2f}x | | |")
+    return "\n".join(lines) + "\n"
 
 
 # -- all variants, and the table --------------------------------------------------------------------------
@@ -303,6 +348,9 @@ def main() -> None:
     parser.add_argument("--skip-windows", type=int, default=1, help="Leading windows left out of the timing.")
     parser.add_argument("--e2e", action="store_true", help="Also time whole `homofit train SPEC` commands.")
     parser.add_argument("--e2e-only", action="store_true", help="Only the end-to-end commands.")
+    parser.add_argument("--before", metavar="REV",
+                        help="Time whole commands of homofit at this git revision against now (no variants).")
+    parser.add_argument("--pairs", type=int, default=3, help="With --before: alternating pairs of commands.")
     parser.add_argument("--out", type=Path, help="Write bench_speed.json and bench_speed.md here.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -310,18 +358,23 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    if not args.train.is_file() and not args.e2e_only:
+    if not args.train.is_file() and not (args.e2e_only or args.before):
         raise SystemExit(f"bench_speed.py: --train {args.train} not found.")
     args.spec, args.train = args.spec.resolve(), args.train.resolve()
-    if args.model is not None:
+    if args.model is not None and Path(args.model).is_dir():
         args.model = str(Path(args.model).resolve())
-    variants = [] if args.e2e_only else [text.strip() for text in args.variants.split(",") if text.strip()]
+    variants = [text.strip() for text in args.variants.split(",") if text.strip()]
+    if args.e2e_only or args.before:
+        variants = []
     for variant in variants:
         parse_variant(variant)
 
     results: dict[str, dict[str, Any]] = {}
     e2e: dict[str, dict[str, Any]] = {}
+    pairs = ""
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as scratch:
+        if args.before:
+            pairs = before_and_now(args, Path(scratch))
         for variant in variants:
             result_path = Path(scratch) / f"{variant.replace(':', '-').replace('+', '-')}.json"
             command = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--result", str(result_path),
@@ -343,12 +396,15 @@ def main() -> None:
     table = format_table(args, results, machine) if results else "; ".join(f"{k} {v}" for k, v in machine.items())
     if e2e:
         table += "\n" + format_e2e(args, e2e)
+    if pairs:
+        table += "\n" + pairs
     print()
     print(table, end="")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {key: str(value) for key, value in vars(args).items() if key not in {"worker", "result", "out"}}
-        record = {"settings": settings, "machine": machine, "results": results, "end_to_end": e2e}
+        record = {"settings": settings, "machine": machine, "results": results, "end_to_end": e2e,
+                  "before_and_now": pairs}
         (args.out / "bench_speed.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         (args.out / "bench_speed.md").write_text(table, encoding="utf-8")
 

@@ -190,7 +190,7 @@ def basics(spec: Any, model_path: str | None = None) -> Basics:
     """The spec's model folder (or `model_path`), resolved as homofit resolves it, and the rest of Basics."""
     from homofit.model import resolve_model_path
 
-    return Basics(model_path=model_path or resolve_model_path(spec.model.name_or_path),
+    return Basics(model_path=resolve_model_path(model_path or spec.model.name_or_path),
                   max_train_samples=spec.data.max_train_samples, max_eval_samples=spec.data.max_eval_samples,
                   trainer=trainer_settings(spec))
 

